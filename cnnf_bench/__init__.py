@@ -1,0 +1,3 @@
+"""cnnf-bench."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,165 @@
+"""Self-describing checkpoints: tensors and primitives only, atomic writes, a sha256 sidecar.
+
+A checkpoint holds the model's registry name and constructor arguments, its weights, the resolved
+training config, per-epoch metrics, a format marker and version, and (for ``--resume``) the optimizer,
+scheduler and RNG states. It loads with ``torch.load(weights_only=True)``; the sidecar
+``<file>.sha256`` (``sha256sum -c`` format) catches truncated or modified files before unpickling.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from cnnf_bench.errors import CheckpointError
+
+FORMAT = "cnnf-bench-checkpoint"
+FORMAT_VERSION = 1
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, streamed."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sidecar(path: Path) -> Path:
+    """Path of the sha256 sidecar of ``path``."""
+    return path.with_name(path.name + ".sha256")
+
+
+def _fsync_replace(tmp: Path, target: Path) -> None:
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, target)
+    try:
+        dir_fd = os.open(target.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def atomic_write_bytes(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` through a temporary file in the same folder and a rename."""
+    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+    tmp.write_bytes(data)
+    _fsync_replace(tmp, target)
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint."""
+
+    path: Path
+    model_name: str
+    model_kwargs: dict[str, Any]
+    state_dict: dict[str, Tensor]
+    config: dict[str, Any]
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    epoch: int = 0
+    complete: bool = False
+    train_state: dict[str, Any] | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    sha256: str = ""
+
+    def build_model(self, device: torch.device | str = "cpu") -> Any:
+        """The model with these weights, in evaluation mode, on ``device``."""
+        from cnnf_bench.zoo import build_model
+
+        try:
+            model = build_model(self.model_name, self.model_kwargs)
+        except Exception as exc:
+            raise CheckpointError(f"{self.path}: cannot rebuild model {self.model_name!r}: {exc}") from None
+        try:
+            model.load_state_dict(self.state_dict)
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()
+            detail = " ".join(line.strip() for line in first[1:3]) if len(first) > 1 else first[0]
+            raise CheckpointError(f"{self.path}: weights do not fit model {self.model_name}: {detail}") from None
+        return model.to(device).eval()
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> str:
+    """Write ``payload`` (plus format marker) atomically to ``path`` with its sidecar; return its sha256."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **payload}, tmp)
+    digest = sha256_file(tmp)
+    _fsync_replace(tmp, path)
+    atomic_write_bytes(sidecar(path), f"{digest}  {path.name}\n".encode())
+    return digest
+
+
+def resolve_checkpoint_path(path: Path) -> Path:
+    """Accept a checkpoint file or a run folder holding one."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT_NAME
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    return path
+
+
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> Checkpoint:
+    """Load and validate a checkpoint, raising a one-line :class:`CheckpointError` on any problem."""
+    path = resolve_checkpoint_path(path)
+    try:
+        digest = sha256_file(path)
+    except OSError as exc:
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from None
+    side = sidecar(path)
+    if side.is_file():
+        expected = side.read_text().split()[0] if side.read_text().strip() else ""
+        if expected != digest:
+            raise CheckpointError(f"checkpoint {path} is truncated or modified: its sha256 does not match {side.name}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about foreign pickle protocols before failing
+            raw = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        text = str(exc)
+        marker = "WeightsUnpickler error:"
+        reason = text.split(marker, 1)[1] if marker in text else text
+        reason = reason.strip().split(". ")[0][:200]
+        raise CheckpointError(f"{path} is not a cnnf-bench checkpoint (refused by the safe loader: {reason})") from None
+    except Exception as exc:  # garbage bytes make the unpickler fail in many ways; all mean "unreadable"
+        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupt?): {reason}") from None
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a cnnf-bench checkpoint (no '{FORMAT}' marker)")
+    version = raw.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format version {version}; this cnnf-bench reads up to {FORMAT_VERSION}"
+        )
+    try:
+        return Checkpoint(
+            path=path,
+            model_name=raw["model"]["name"],
+            model_kwargs=dict(raw["model"]["kwargs"]),
+            state_dict=raw["state_dict"],
+            config=raw["config"],
+            metrics=list(raw.get("metrics", [])),
+            epoch=int(raw.get("epoch", 0)),
+            complete=bool(raw.get("complete", False)),
+            train_state=raw.get("train_state"),
+            versions=dict(raw.get("versions", {})),
+            sha256=digest,
+        )
+    except (KeyError, TypeError) as exc:
+        raise CheckpointError(f"{path} is a damaged cnnf-bench checkpoint (missing {exc})") from None

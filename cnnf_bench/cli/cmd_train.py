@@ -1,0 +1,84 @@
+"""``cnnf-bench train``: train or resume one model with the paper's losses."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cnnf_bench.cli.app import app, console, handle_errors
+from cnnf_bench.cli.options import DataDirOpt, Device, DeviceOpt, OutputDirOpt
+from cnnf_bench.errors import UsageError
+
+
+class Mode(str, Enum):
+    """Training protocol."""
+
+    adversarial = "adversarial"
+    standard = "standard"
+    noise = "noise"
+
+
+@app.command()
+@handle_errors
+def train(
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Registered model (see `cnnf-bench models`).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Training seed (weights, batch order, PGD starts).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Epochs (default: the dataset's recipe, 200 / 500).")] = None,
+    mode: Annotated[Mode | None, typer.Option(help="adversarial (PGD-7), standard (clean) or noise.")] = None,
+    limit_batches: Annotated[int | None, typer.Option(help="At most this many batches per epoch (smoke runs).")] = None,
+    output_dir: OutputDirOpt = Path("checkpoints"),
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the last complete epoch.")] = False,
+    device: DeviceOpt = Device.auto,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML with model/data/train sections.")] = None,
+    data_dir: DataDirOpt = None,
+    train_subset: Annotated[int | None, typer.Option(help="Train on a seeded subset of this many images.")] = None,
+    test_subset: Annotated[int | None, typer.Option(help="Per-epoch test accuracy on this many images.")] = None,
+    cycles: Annotated[int | None, typer.Option(help="Override the model's feedback cycles T.")] = None,
+    eta: Annotated[float | None, typer.Option(help="Override the model's online-update rate eta.")] = None,
+    eps: Annotated[float | None, typer.Option(help="Training eps in [0,1] units (Fashion-MNIST 0.1).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Clean images per batch (default 256).")] = None,
+    lr: Annotated[float | None, typer.Option(help="Initial learning rate (default 0.05).")] = None,
+) -> None:
+    """Train (or --resume) a CNN or CNN-F; prints progress, then the checkpoint's path."""
+    from cnnf_bench.config import RunConfig, apply_overrides, load_yaml, resolve, run_config_from_mapping, run_name
+    from cnnf_bench.runtime import resolve_device
+    from cnnf_bench.train import fit
+
+    if model is None and config is None:
+        raise UsageError("give --model NAME (see `cnnf-bench models`) or --config FILE")
+    base = run_config_from_mapping(load_yaml(config), str(config)) if config is not None else RunConfig()
+    overrides: dict[str, Any] = {
+        "model.name": model,
+        "seed": seed,
+        "train.epochs": epochs,
+        "train.mode": mode.value if mode else None,
+        "train.limit_batches": limit_batches,
+        "data.train_subset": train_subset,
+        "data.test_subset": test_subset,
+        "model.cycles": cycles,
+        "model.eta": eta,
+        "train.eps": eps,
+        "train.batch_size": batch_size,
+        "train.lr": lr,
+    }
+    cfg = resolve(apply_overrides(base, overrides))
+    dev = resolve_device(device.value)
+    run_dir = output_dir / run_name(cfg)
+    from cnnf_bench.cli.render import TrainProgress
+
+    with TrainProgress(console) as progress:
+        result = fit(cfg, run_dir, dev, data_dir=data_dir, resume=resume, callback=progress)
+    if result.already_complete:
+        console.print(f"already complete ({len(result.metrics)} epochs); nothing to do")
+    last = result.metrics[-1] if result.metrics else {}
+    if last:
+        console.print(
+            f"clean test accuracy {100 * last['test_acc']:.2f}% on {last['test_images']} images "
+            f"after {last['epoch']} epoch(s)"
+        )
+    console.print(f"checkpoint: {result.path}")

@@ -1,0 +1,29 @@
+"""Option aliases shared by several commands."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+class Device(str, Enum):
+    """Where to run: ``auto`` picks CUDA when present."""
+
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+DeviceOpt = Annotated[Device, typer.Option("--device", help="auto (CUDA if present), cpu or cuda.")]
+DataDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="Folder with the dataset files (else $CNNF_BENCH_DATA, the cache, system locations, download).",
+        show_default=False,
+    ),
+]
+OutputDirOpt = Annotated[Path, typer.Option("--output-dir", "-o", help="Folder that receives run folders.")]

@@ -1,0 +1,299 @@
+"""Training configuration: frozen dataclasses, YAML with unknown keys as errors, CLI > YAML > defaults.
+
+A value left as ``None`` means "the recipe's": the per-dataset defaults of the original code
+(reference section 4.3) converted to [0, 1] units. :func:`resolve` fills them in and validates; the
+resolved config is what a checkpoint stores and what ``--resume`` compares against.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import types
+import typing
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from cnnf_bench.errors import ConfigError
+
+MODES = ("adversarial", "standard", "noise")
+OPTIMIZERS = ("sgd", "adam")
+SCHEDULES = ("poly", "cosine", "constant")
+NOISES = ("uniform", "gaussian")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which registered model, and overrides of its constructor arguments."""
+
+    name: str = "cnnf-fmnist"
+    cycles: int | None = None
+    ind: int | None = None
+    eta: float | None = None
+    readout: str | None = None
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which images to train on and test on after each epoch (seeded subsets; None = all)."""
+
+    dataset: str | None = None
+    train_subset: int | None = None
+    test_subset: int | None = None
+    subset_seed: int = 0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and loss settings (reference section 4); eps and step are in [0, 1] units."""
+
+    mode: str = "adversarial"
+    epochs: int | None = None
+    batch_size: int = 256
+    optimizer: str = "sgd"
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    fc_weight_decay_factor: float = 2.0
+    schedule: str = "poly"
+    power: float = 0.9
+    grad_clip: float | None = 0.5
+    clean_weight: float | None = None
+    clean_loss: bool = True
+    mse_weight: float = 0.1
+    eps: float | None = None
+    step: float | None = None
+    pgd_steps: int = 7
+    noise: str = "uniform"
+    augment: bool | None = None
+    drop_last: bool | None = None
+    limit_batches: int | None = None
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines a trained checkpoint."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Per-dataset defaults of the original training scripts, in [0, 1] units."""
+
+    epochs: int
+    eps: float
+    step: float
+    clean_weight: float
+    augment: bool
+    drop_last: bool
+
+
+RECIPES: dict[str, Recipe] = {
+    # run_train_mnist.sh: eps 0.2 and step 0.071 on [-1, 1] inputs; 200 epochs; c = 0.1; drop_last.
+    "fmnist": Recipe(epochs=200, eps=0.1, step=0.0355, clean_weight=0.1, augment=False, drop_last=True),
+    # run_train_cifar.sh: eps 0.063 (~8/255) and step 0.02 on [-1, 1]; 500 epochs; c = 0.05; flips+crops.
+    "cifar10": Recipe(epochs=500, eps=8 / 255, step=0.01, clean_weight=0.05, augment=True, drop_last=False),
+}
+
+SECTIONS: dict[str, type] = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig}
+_FRACTION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)\s*$")
+
+
+def _close(name: str, options: typing.Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """Check ``value`` against a simple type hint (int, float, bool, str, optional of those)."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(value, args[0], where)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str) and (m := _FRACTION.match(value)):
+            denominator = float(m.group(2))
+            if denominator == 0:
+                raise ConfigError(f"{where}: division by zero in {value!r}")
+            return float(m.group(1)) / denominator
+    elif hint is str and isinstance(value, str):
+        return value
+    name = getattr(hint, "__name__", str(hint))
+    raise ConfigError(f"{where} must be {name}, got {value!r}")
+
+
+def section_from_mapping(cls: type, data: Any, where: str) -> Any:
+    """Build section dataclass ``cls`` from a mapping; unknown keys and wrong types are errors."""
+    if data is None:
+        return cls()
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in fields(cls)]
+    values = {}
+    for key, value in data.items():
+        if key not in names:
+            raise ConfigError(f"unknown key {where}.{key}{_close(str(key), names)} (known: {', '.join(names)})")
+        values[key] = _coerce(value, hints[key], f"{where}.{key}")
+    return cls(**values)
+
+
+def run_config_from_mapping(data: dict[str, Any], where: str = "config") -> RunConfig:
+    """Build a :class:`RunConfig` from a nested mapping (YAML), e.g. ``{"model": {...}, "seed": 1}``."""
+    allowed = [*SECTIONS, "seed"]
+    for key in data:
+        if key not in allowed:
+            raise ConfigError(f"unknown key {where}: {key!r}{_close(str(key), allowed)} (known: {', '.join(allowed)})")
+    model = data.get("model")
+    if isinstance(model, str):
+        model = {"name": model}
+    sections = {
+        name: section_from_mapping(cls, model if name == "model" else data.get(name), f"{where}.{name}")
+        for name, cls in SECTIONS.items()
+    }
+    seed = _coerce(data.get("seed", 0), int, f"{where}.seed")
+    return RunConfig(seed=seed, **sections)
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping, with one-line errors for a missing file or bad syntax."""
+    import yaml
+
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ConfigError(f"{path} is not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping at the top level")
+    return data
+
+
+def apply_overrides(cfg: RunConfig, overrides: dict[str, Any]) -> RunConfig:
+    """Apply dotted overrides such as ``{"train.epochs": 2, "seed": 1}``; None values are skipped."""
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key == "seed":
+            cfg = replace(cfg, seed=_coerce(value, int, "seed"))
+            continue
+        section, _, name = key.partition(".")
+        cls = SECTIONS[section]
+        hints = typing.get_type_hints(cls)
+        cfg = replace(cfg, **{section: replace(getattr(cfg, section), **{name: _coerce(value, hints[name], key)})})
+    return cfg
+
+
+def _positive(value: float | int | None, where: str, allow_zero: bool = False) -> None:
+    if value is None:
+        return
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ConfigError(f"{where} must be {'>= 0' if allow_zero else '> 0'}, got {value}")
+
+
+def _choice(value: str, options: tuple[str, ...], where: str) -> None:
+    if value not in options:
+        raise ConfigError(f"{where} must be one of {', '.join(options)}, got {value!r}{_close(value, options)}")
+
+
+def resolve(cfg: RunConfig) -> RunConfig:
+    """Fill every None from the model registry and the dataset's recipe, and validate all values."""
+    from cnnf_bench.zoo import MODELS, resolve_kwargs
+
+    spec = MODELS.get(cfg.model.name)
+    dataset = cfg.data.dataset or spec.dataset
+    if dataset != spec.dataset:
+        raise ConfigError(f"model {spec.name} is built for dataset {spec.dataset}, not {dataset}")
+    kwargs = resolve_kwargs(spec.name, {k: getattr(cfg.model, k) for k in ("cycles", "ind", "eta", "readout")})
+    model = ModelConfig(
+        name=spec.name, cycles=kwargs["cycles"], ind=kwargs["ind"], eta=kwargs["eta"], readout=kwargs["readout"]
+    )
+    recipe = RECIPES[dataset]
+    t = cfg.train
+    train = replace(
+        t,
+        epochs=recipe.epochs if t.epochs is None else t.epochs,
+        eps=recipe.eps if t.eps is None else t.eps,
+        step=recipe.step if t.step is None else t.step,
+        clean_weight=recipe.clean_weight if t.clean_weight is None else t.clean_weight,
+        augment=recipe.augment if t.augment is None else t.augment,
+        drop_last=recipe.drop_last if t.drop_last is None else t.drop_last,
+    )
+    _choice(train.mode, MODES, "train.mode")
+    _choice(train.optimizer, OPTIMIZERS, "train.optimizer")
+    _choice(train.schedule, SCHEDULES, "train.schedule")
+    _choice(train.noise, NOISES, "train.noise")
+    for name in ("epochs", "batch_size", "lr", "pgd_steps", "limit_batches", "step"):
+        _positive(getattr(train, name), f"train.{name}")
+    for name in ("eps", "momentum", "weight_decay", "fc_weight_decay_factor", "power", "clean_weight", "mse_weight"):
+        _positive(getattr(train, name), f"train.{name}", allow_zero=True)
+    _positive(train.grad_clip, "train.grad_clip")
+    assert train.eps is not None
+    if train.eps > 1:
+        raise ConfigError(f"train.eps is in [0, 1] pixel units and must be <= 1, got {train.eps}")
+    _positive(cfg.data.train_subset, "data.train_subset")
+    _positive(cfg.data.test_subset, "data.test_subset")
+    if model.cycles is not None and model.cycles < 0:
+        raise ConfigError(f"model.cycles must be >= 0, got {model.cycles}")
+    spec.cls()(**kwargs)  # validates ind / eta / readout against the architecture, cheaply enough
+    return RunConfig(model=model, data=replace(cfg.data, dataset=dataset), train=train, seed=cfg.seed)
+
+
+def to_dict(cfg: RunConfig) -> dict[str, Any]:
+    """Plain nested dict of primitives (for YAML, JSON and checkpoints)."""
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(data: dict[str, Any]) -> RunConfig:
+    """Inverse of :func:`to_dict`."""
+    return run_config_from_mapping(data)
+
+
+def run_name(cfg: RunConfig) -> str:
+    """Folder name of a training run: model, any non-default model knobs, mode and seed."""
+    from cnnf_bench.zoo import MODELS
+
+    spec = MODELS.get(cfg.model.name)
+    parts = [cfg.model.name]
+    for knob, short in (("cycles", "T"), ("ind", "k"), ("eta", "eta")):
+        value = getattr(cfg.model, knob)
+        if value is not None and value != spec.kwargs.get(knob):
+            parts.append(f"{short}{value:g}" if isinstance(value, float) else f"{short}{value}")
+    return f"{'-'.join(parts)}_{cfg.train.mode}_s{cfg.seed}"
+
+
+def describe_differences(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[str]:
+    """Human-readable ``key: saved -> current`` lines for two nested config dicts."""
+    out = []
+    for key in sorted(set(saved) | set(current)):
+        a, b = saved.get(key), current.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out.extend(describe_differences(a, b, f"{prefix}{key}."))
+        elif a != b:
+            out.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return out

@@ -1,0 +1,308 @@
+"""Training: ``train_one_epoch`` + ``evaluate_clean`` + a short ``fit`` that checkpoints every epoch.
+
+Randomness is explicit and derived from (seed, epoch): the batch order, the augmentation and the PGD
+or noise draws of epoch e do not depend on what ran before, so a run resumed from the checkpoint of
+epoch e-1 continues bit for bit like an uninterrupted one (on the CPU).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from cnnf_bench import __version__
+from cnnf_bench.attacks.pgd import pgd_linf
+from cnnf_bench.checkpoint import CHECKPOINT_NAME, atomic_write_bytes, load_checkpoint, save_checkpoint
+from cnnf_bench.config import RunConfig, TrainConfig, describe_differences, to_dict
+from cnnf_bench.data import ImageSet, load_split, seeded_subset
+from cnnf_bench.errors import CheckpointError, ConfigError
+from cnnf_bench.feedback import TiedLinear
+from cnnf_bench.losses import adversarial_loss, standard_loss
+from cnnf_bench.runtime import derive_seed, frozen_eval, generator, rng_state, seed_everything, set_rng_state
+from cnnf_bench.zoo import FeedbackNet, build_model, resolve_kwargs
+
+EVAL_BATCH = 500
+
+
+@dataclass
+class TrainEvent:
+    """Progress report from :func:`fit`, rendered by the CLI (the library never prints)."""
+
+    kind: str  # "start", "resume", "batch", "epoch", "done"
+    epoch: int = 0
+    epochs: int = 0
+    batch: int = 0
+    batches: int = 0
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+Callback = Callable[[TrainEvent], None]
+
+
+def build_optimizer(model: FeedbackNet, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """SGD (or Adam) with FC weights in their own group, whose weight decay is multiplied by
+    ``fc_weight_decay_factor`` (2 reproduces the original's aliased Linear pair, reference 1.2)."""
+    fc_ids = {id(m.weight) for m in model.modules() if isinstance(m, TiedLinear)}
+    fc = [p for p in model.parameters() if id(p) in fc_ids]
+    rest = [p for p in model.parameters() if id(p) not in fc_ids]
+    groups = [
+        {"params": rest, "weight_decay": cfg.weight_decay},
+        {"params": fc, "weight_decay": cfg.weight_decay * cfg.fc_weight_decay_factor},
+    ]
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=cfg.lr)
+    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
+
+
+def build_scheduler(
+    opt: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Per-batch schedule: poly ``(1 - s/S)^power`` (the original), cosine to 1e-5, or constant."""
+    total = max(total_steps, 1)
+    if cfg.schedule == "poly":
+
+        def factor(s: int) -> float:
+            return max(0.0, 1.0 - s / total) ** cfg.power
+
+    elif cfg.schedule == "cosine":
+
+        def factor(s: int) -> float:
+            return 1e-5 + (1.0 - 1e-5) * 0.5 * (1.0 + math.cos(math.pi * min(s, total) / total))
+
+    else:
+
+        def factor(s: int) -> float:
+            return 1.0
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+def augment_flip_crop(x: Tensor, gen: torch.Generator, pad: int = 4) -> Tensor:
+    """Random horizontal flip and random crop with zero padding (torchvision's RandomCrop(pad=4)), batched."""
+    n, _, h, w = x.shape
+    flip = torch.rand(n, generator=gen, device=gen.device) < 0.5
+    x = torch.where(flip.to(x.device)[:, None, None, None], x.flip(-1), x)
+    padded = F.pad(x, (pad, pad, pad, pad))
+    oy = torch.randint(0, 2 * pad + 1, (n,), generator=gen, device=gen.device).to(x.device)
+    ox = torch.randint(0, 2 * pad + 1, (n,), generator=gen, device=gen.device).to(x.device)
+    rows = (oy[:, None] + torch.arange(h, device=x.device))[:, :, None]
+    cols = (ox[:, None] + torch.arange(w, device=x.device))[:, None, :]
+    out = padded[torch.arange(n, device=x.device)[:, None, None], :, rows, cols]  # (n, h, w, c)
+    return out.permute(0, 3, 1, 2).contiguous()
+
+
+def perturb(model: FeedbackNet, x: Tensor, y: Tensor, cfg: TrainConfig, gen: torch.Generator) -> Tensor:
+    """The second half of a training batch: PGD against the first pass, or random noise."""
+    assert cfg.eps is not None and cfg.step is not None
+    if cfg.mode == "adversarial":
+        with frozen_eval(model):
+            return pgd_linf(model.first, x, y, cfg.eps, cfg.step, cfg.pgd_steps, random_start=True, generator=gen)
+    if cfg.noise == "gaussian":
+        noise = torch.randn(x.shape, generator=gen, device=x.device) * cfg.eps
+    else:
+        noise = (2.0 * torch.rand(x.shape, generator=gen, device=x.device) - 1.0) * cfg.eps
+    return (x + noise).clamp_(0.0, 1.0)
+
+
+def batches_per_epoch(n: int, cfg: TrainConfig) -> int:
+    """Number of optimisation steps in one epoch over ``n`` images."""
+    count = n // cfg.batch_size if cfg.drop_last else math.ceil(n / cfg.batch_size)
+    count = max(count, 1)
+    return min(count, cfg.limit_batches) if cfg.limit_batches else count
+
+
+def train_one_epoch(
+    model: FeedbackNet,
+    opt: torch.optim.Optimizer,
+    sched: torch.optim.lr_scheduler.LambdaLR,
+    data: ImageSet,
+    cfg: RunConfig,
+    epoch: int,
+    device: torch.device,
+    callback: Callback | None = None,
+) -> dict[str, Any]:
+    """One epoch; returns mean loss terms, clean training accuracy (last iteration) and images/s."""
+    t = cfg.train
+    n_batches = batches_per_epoch(len(data), t)
+    order = torch.randperm(len(data), generator=generator(derive_seed(cfg.seed, epoch, 1)))
+    attack_gen = generator(derive_seed(cfg.seed, epoch, 2), device)
+    aug_gen = generator(derive_seed(cfg.seed, epoch, 3), device)
+    model.train()
+    sums: dict[str, float] = {}
+    correct = seen = 0
+    elapsed = 0.0
+    for i in range(n_batches):
+        start = time.perf_counter()
+        x, y = data.batch(order[i * t.batch_size : (i + 1) * t.batch_size], device)
+        if t.augment:
+            x = augment_flip_crop(x, aug_gen)
+        if t.mode == "standard":
+            traj = model.run(x)
+            loss, parts = standard_loss(traj, y, t.mse_weight)
+        else:
+            x_adv = perturb(model, x, y, t, attack_gen)
+            traj = model.run(torch.cat([x, x_adv]))
+            assert t.clean_weight is not None
+            loss, parts = adversarial_loss(traj, y, t.clean_weight, t.mse_weight, t.clean_loss)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if t.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
+        opt.step()
+        sched.step()
+        with torch.no_grad():
+            correct += int((traj.logits[-1][: y.shape[0]].argmax(1) == y).sum())
+        seen += int(y.shape[0])
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        elapsed += time.perf_counter() - start
+        for key, value in parts.items():
+            sums[key] = sums.get(key, 0.0) + value
+        if callback is not None:
+            callback(
+                TrainEvent(
+                    "batch",
+                    epoch + 1,
+                    t.epochs or 0,
+                    i + 1,
+                    n_batches,
+                    {"loss": parts["loss"], "train_acc": correct / seen, "images_per_s": seen / max(elapsed, 1e-9)},
+                )
+            )
+    stats = {key: value / n_batches for key, value in sums.items()}
+    stats.update(train_acc=correct / max(seen, 1), images=seen, train_seconds=elapsed)
+    stats["images_per_s"] = seen / max(elapsed, 1e-9)
+    stats["lr"] = opt.param_groups[0]["lr"]
+    return stats
+
+
+@torch.no_grad()
+def predict(model: FeedbackNet, data: ImageSet, device: torch.device, readout: str | None = None) -> Tensor:
+    """Predicted labels of every image under the deployed (or the given) readout."""
+    model.eval()
+    how = readout or model.readout
+    out = []
+    for start in range(0, len(data), EVAL_BATCH):
+        x, _ = data.batch(torch.arange(start, min(start + EVAL_BATCH, len(data))), device)
+        out.append(model.run(x).readout(how).argmax(1).cpu())
+    return torch.cat(out) if out else torch.empty(0, dtype=torch.int64)
+
+
+def evaluate_clean(model: FeedbackNet, data: ImageSet, device: torch.device, readout: str | None = None) -> float:
+    """Clean accuracy of the deployed inference."""
+    return float((predict(model, data, device, readout) == data.labels).float().mean())
+
+
+def load_data(cfg: RunConfig, data_dir: Path | None) -> tuple[ImageSet, ImageSet]:
+    """The (seeded-subset) training and test sets a run uses."""
+    assert cfg.data.dataset is not None
+    train = load_split(cfg.data.dataset, True, data_dir)
+    test = load_split(cfg.data.dataset, False, data_dir)
+    train = train.subset(seeded_subset(len(train), cfg.data.train_subset, cfg.data.subset_seed))
+    test = test.subset(seeded_subset(len(test), cfg.data.test_subset, cfg.data.subset_seed))
+    return train, test
+
+
+@dataclass
+class TrainResult:
+    """Where the checkpoint is and how the run went."""
+
+    path: Path
+    epochs_run: int
+    metrics: list[dict[str, Any]]
+    already_complete: bool = False
+
+
+def fit(
+    cfg: RunConfig,
+    run_dir: Path,
+    device: torch.device,
+    data_dir: Path | None = None,
+    resume: bool = False,
+    callback: Callback | None = None,
+) -> TrainResult:
+    """Train (or resume) the run described by the resolved ``cfg`` into ``run_dir``."""
+    path = run_dir / CHECKPOINT_NAME
+    config_dict = to_dict(cfg)
+    assert cfg.train.epochs is not None
+    epochs = cfg.train.epochs
+    ckpt = None
+    if path.exists():
+        if not resume:
+            raise CheckpointError(f"{path} already exists; pass --resume to continue it, or use another --output-dir")
+        ckpt = load_checkpoint(path)
+        diffs = describe_differences(ckpt.config, config_dict)
+        if diffs:
+            raise ConfigError(f"--resume: the config differs from {path}'s ({'; '.join(diffs)})")
+        if ckpt.complete:
+            return TrainResult(path, 0, ckpt.metrics, already_complete=True)
+        if ckpt.train_state is None:
+            raise CheckpointError(f"{path} holds no training state to resume from")
+
+    train_set, test_set = load_data(cfg, data_dir)
+    seed_everything(cfg.seed)
+    kwargs = resolve_kwargs(cfg.model.name, {k: getattr(cfg.model, k) for k in ("cycles", "ind", "eta", "readout")})
+    model = build_model(cfg.model.name, kwargs).to(device)
+    opt = build_optimizer(model, cfg.train)
+    n_batches = batches_per_epoch(len(train_set), cfg.train)
+    sched = build_scheduler(opt, cfg.train, epochs * n_batches)
+    metrics: list[dict[str, Any]] = []
+    start_epoch = 0
+    if ckpt is not None:
+        assert ckpt.train_state is not None
+        model.load_state_dict(ckpt.state_dict)
+        opt.load_state_dict(ckpt.train_state["optimizer"])
+        sched.load_state_dict(ckpt.train_state["scheduler"])
+        set_rng_state(ckpt.train_state["rng"])
+        metrics = ckpt.metrics
+        start_epoch = ckpt.epoch
+    if callback is not None:
+        kind = "resume" if ckpt is not None else "start"
+        callback(
+            TrainEvent(kind, start_epoch, epochs, 0, n_batches, {"path": str(path), "train_images": len(train_set)})
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _write_text(run_dir / "config.yaml", _yaml(config_dict))
+    for epoch in range(start_epoch, epochs):
+        stats = train_one_epoch(model, opt, sched, train_set, cfg, epoch, device, callback)
+        stats["test_acc"] = evaluate_clean(model, test_set, device)
+        stats["test_images"] = len(test_set)
+        stats["epoch"] = epoch + 1
+        metrics.append(stats)
+        complete = epoch + 1 == epochs
+        save_checkpoint(
+            path,
+            {
+                "model": {"name": cfg.model.name, "kwargs": kwargs},
+                "state_dict": model.state_dict(),
+                "config": config_dict,
+                "metrics": metrics,
+                "epoch": epoch + 1,
+                "complete": complete,
+                "train_state": {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": rng_state()},
+                "versions": {"cnnf_bench": __version__, "torch": str(torch.__version__), "device": str(device)},
+            },
+        )
+        _write_text(run_dir / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in metrics))
+        if callback is not None:
+            callback(TrainEvent("epoch", epoch + 1, epochs, n_batches, n_batches, stats))
+    return TrainResult(path, epochs - start_epoch, metrics)
+
+
+def _yaml(data: dict[str, Any]) -> str:
+    import yaml
+
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def _write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())

@@ -1,0 +1,130 @@
+"""The CNN-F inference loop shared by every architecture (reference section 3).
+
+A subclass says how to encode (layers below the encoder depth k, run once), decode (layers from k to
+the logits) and generate (the feedback pathway from the logits back to layer k). This class runs the
+alternating inference: a plain feedforward pass, then for each of T cycles a feedback pass, the input
+update ``h_t = h_{t-1} + eta (g_t - h_{t-1})`` at layer k, and an adaptive forward pass from layer k.
+
+Inputs are [0, 1] pixels; the model maps them to the original code's [-1, 1] scale internally.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from cnnf_bench.errors import ConfigError
+from cnnf_bench.feedback import Pass
+
+Readout = Literal["last", "avg"]
+READOUTS: tuple[str, ...] = ("last", "avg")
+
+
+@dataclass
+class Trajectory:
+    """Everything one inference call produced, for training losses and figures.
+
+    Attributes:
+        logits: logits of every iteration, ``v_0`` (feedforward) to ``v_T``.
+        h0: the layer-k feature of the first pass (the reconstruction target).
+        blocks: intermediate first-pass features, in forward order (e.g. block1, block2).
+        recons: the feedback's reconstruction at layer k, one per cycle (``g_t(k)``, t = 1..T).
+        block_recons: per cycle, the feedback at each of ``blocks``, in the same order.
+        inputs: the mixed layer-k input of every iteration (``h_0`` to ``h_T``).
+    """
+
+    logits: list[Tensor]
+    h0: Tensor
+    blocks: list[Tensor]
+    recons: list[Tensor] = field(default_factory=list)
+    block_recons: list[list[Tensor]] = field(default_factory=list)
+    inputs: list[Tensor] = field(default_factory=list)
+
+    def readout(self, how: str) -> Tensor:
+        """The deployed logits: the last iteration's, or the mean over all iterations."""
+        if how == "last":
+            return self.logits[-1]
+        return torch.stack(self.logits).mean(dim=0)
+
+
+class FeedbackNet(nn.Module):
+    """Base class of CNN / CNN-F models; ``model(x)`` is the whole, stateless inference.
+
+    Args:
+        num_classes: number of output classes.
+        ind: encoder depth k; layers below k have no feedback and run once.
+        cycles: number of feedback cycles T (0 gives a plain CNN).
+        eta: online-update rate, used at layer k and in every AdaReLU.
+        readout: the deployed logits, ``last`` (v_T) or ``avg`` (mean of v_0..v_T).
+    """
+
+    max_ind: int = 0
+    in_shape: tuple[int, int, int] = (1, 28, 28)
+
+    def __init__(
+        self, num_classes: int = 10, ind: int = 0, cycles: int = 0, eta: float = 0.1, readout: str = "avg"
+    ) -> None:
+        super().__init__()
+        if not 0 <= ind <= self.max_ind:
+            raise ConfigError(f"{type(self).__name__} supports encoder depth k in 0..{self.max_ind}, got {ind}")
+        if cycles < 0:
+            raise ConfigError(f"cycles must be >= 0, got {cycles}")
+        if not 0.0 <= eta <= 1.0:
+            raise ConfigError(f"eta must be in [0, 1], got {eta}")
+        if readout not in READOUTS:
+            raise ConfigError(f"readout must be one of {', '.join(READOUTS)}, got {readout!r}")
+        self.num_classes = num_classes
+        self.ind = ind
+        self.cycles = cycles
+        self.eta = eta
+        self.readout = readout
+
+    # -- architecture-specific pieces -------------------------------------------------------
+    def encode(self, z: Tensor, state: Pass) -> Tensor:
+        """Layers below k on the [-1, 1] input; returns the layer-k feature ``h``."""
+        raise NotImplementedError
+
+    def decode(self, h: Tensor, state: Pass) -> tuple[Tensor, list[Tensor]]:
+        """Layers from k to the logits; returns the logits and the intermediate block features."""
+        raise NotImplementedError
+
+    def generate(self, logits: Tensor, state: Pass) -> tuple[Tensor, list[Tensor]]:
+        """Feedback pathway from the logits; returns ``g(k)`` and the feedback at each block."""
+        raise NotImplementedError
+
+    # -- the inference loop -----------------------------------------------------------------
+    def run(self, x: Tensor, cycles: int | None = None) -> Trajectory:
+        """Alternating inference on [0, 1] images, keeping every iteration (reference section 3)."""
+        cycles = self.cycles if cycles is None else cycles
+        state = Pass(eta=self.eta)
+        h = self.encode(x * 2.0 - 1.0, state)
+        logits, blocks = self.decode(h, state)
+        traj = Trajectory(logits=[logits], h0=h, blocks=blocks, inputs=[h])
+        for _ in range(cycles):
+            recon, block_recons = self.generate(logits, state)
+            h = h + self.eta * (recon - h)
+            logits, _ = self.decode(h, state)
+            traj.logits.append(logits)
+            traj.recons.append(recon)
+            traj.block_recons.append(block_recons)
+            traj.inputs.append(h)
+        return traj
+
+    def forward(self, x: Tensor) -> Tensor:
+        """The deployed inference: logits by the model's readout."""
+        return self.run(x).readout(self.readout)
+
+    def first(self, x: Tensor) -> Tensor:
+        """Logits of the first feedforward pass (the original ``forward_adv``)."""
+        return self.run(x, cycles=0).logits[0]
+
+    def e2e(self, x: Tensor) -> Tensor:
+        """Last-iteration logits, unrolled through all cycles (the original ``run_cycles_adv``)."""
+        return self.run(x).logits[-1]
+
+    def num_unique_parameters(self) -> int:
+        """Number of distinct parameter scalars (a tied weight counts once)."""
+        return sum(p.numel() for p in self.parameters())
