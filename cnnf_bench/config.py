@@ -110,14 +110,14 @@ def _close(name: str, options: typing.Iterable[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-def _coerce(value: Any, hint: Any, where: str) -> Any:
+def coerce_value(value: Any, hint: Any, where: str) -> Any:
     """Check ``value`` against a simple type hint (int, float, bool, str, optional of those)."""
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(hint) if a is not type(None)]
         if value is None:
             return None
-        return _coerce(value, args[0], where)
+        return coerce_value(value, args[0], where)
     if hint is bool:
         if isinstance(value, bool):
             return value
@@ -152,7 +152,7 @@ def section_from_mapping(cls: type, data: Any, where: str) -> Any:
     for key, value in data.items():
         if key not in names:
             raise ConfigError(f"unknown key {where}.{key}{_close(str(key), names)} (known: {', '.join(names)})")
-        values[key] = _coerce(value, hints[key], f"{where}.{key}")
+        values[key] = coerce_value(value, hints[key], f"{where}.{key}")
     return cls(**values)
 
 
@@ -169,7 +169,7 @@ def run_config_from_mapping(data: dict[str, Any], where: str = "config") -> RunC
         name: section_from_mapping(cls, model if name == "model" else data.get(name), f"{where}.{name}")
         for name, cls in SECTIONS.items()
     }
-    seed = _coerce(data.get("seed", 0), int, f"{where}.seed")
+    seed = coerce_value(data.get("seed", 0), int, f"{where}.seed")
     return RunConfig(seed=seed, **sections)
 
 
@@ -200,12 +200,12 @@ def apply_overrides(cfg: RunConfig, overrides: dict[str, Any]) -> RunConfig:
         if value is None:
             continue
         if key == "seed":
-            cfg = replace(cfg, seed=_coerce(value, int, "seed"))
+            cfg = replace(cfg, seed=coerce_value(value, int, "seed"))
             continue
         section, _, name = key.partition(".")
         cls = SECTIONS[section]
         hints = typing.get_type_hints(cls)
-        cfg = replace(cfg, **{section: replace(getattr(cfg, section), **{name: _coerce(value, hints[name], key)})})
+        cfg = replace(cfg, **{section: replace(getattr(cfg, section), **{name: coerce_value(value, hints[name], key)})})
     return cfg
 
 

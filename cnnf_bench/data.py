@@ -273,3 +273,15 @@ DATASETS.add(
         how_to_get="--data-dir with cifar-10-batches-py",
     ),
 )
+
+
+def eval_indices(total: int, n: int | None, seed: int = 0) -> Tensor:
+    """The fixed evaluation subset: the first ``n`` entries of a seeded permutation of the split.
+
+    Unlike :func:`seeded_subset` the order is kept, so a smaller subset is a prefix of a larger one and
+    per-example results of records with different ``n`` line up on their common prefix.
+    """
+    if n is not None and n <= 0:
+        raise DataError(f"an evaluation subset needs at least one image, got {n}")
+    perm = torch.randperm(total, generator=torch.Generator().manual_seed(seed))
+    return perm if n is None else perm[: min(n, total)]

@@ -8,13 +8,15 @@ keeps each example's best iterate.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-Forward = Callable[[Tensor], Tensor]
+from cnnf_bench.attacks.base import ATTACKS, Attack, Forward, _positive_int
+from cnnf_bench.errors import ConfigError
 
 
 def project_linf(x_adv: Tensor, x: Tensor, eps: float) -> Tensor:
@@ -54,3 +56,78 @@ def pgd_linf(
         grad, _ = input_gradient(forward, x_adv, y)
         x_adv = project_linf(x_adv + step * grad.sign(), x, eps)
     return x_adv.detach()
+
+
+@ATTACKS.register("pgd")
+@dataclass(frozen=True)
+class PGD(Attack):
+    """L-inf PGD with uniform random start, sign steps, projection and clipping after every step.
+
+    With ``restarts`` > 1 (or ``track_best``) and a deployed ``score`` function, each example keeps an
+    iterate the deployed model misclassifies when any restart (or, with ``track_best``, any step) found
+    one (check C16, "silent success"); otherwise the last restart's final iterate. With one restart and
+    no tracking this is exactly advertorch's ``LinfPGDAttack`` as the original evaluation used it.
+
+    Args:
+        eps: L-inf budget in [0, 1] units.
+        step_size: step per iteration (None: 2.5 eps / steps, Madry et al.).
+        steps: iterations per restart.
+        random_start: start uniformly in the eps-box (else at the clean image).
+        restarts: independent runs per example.
+        track_best: check the deployed prediction after every step, not only after each restart.
+    """
+
+    step_size: float | None = None
+    steps: int = 7
+    random_start: bool = True
+    restarts: int = 1
+    track_best: bool = False
+
+    name: ClassVar[str] = "pgd"
+    summary: ClassVar[str] = "L-inf projected gradient descent (steps, step_size, random_start, restarts)"
+
+    def validate(self) -> None:
+        super().validate()
+        _positive_int(self.steps, "pgd.steps")
+        _positive_int(self.restarts, "pgd.restarts")
+        if self.step_size is None:
+            object.__setattr__(self, "step_size", 2.5 * self.eps / self.steps)
+        elif self.step_size < 0:
+            raise ConfigError(f"pgd.step_size must be >= 0, got {self.step_size}")
+
+    def uses_score(self) -> bool:
+        return self.restarts > 1 or self.track_best
+
+    def run(
+        self,
+        forward: Forward,
+        x: Tensor,
+        y: Tensor,
+        generator: torch.Generator,
+        score: Forward | None = None,
+    ) -> Tensor:
+        assert self.step_size is not None
+        x = x.detach()
+        best = x.clone()
+        fooled = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+
+        def keep(candidate: Tensor) -> None:
+            if score is None:
+                return
+            with torch.no_grad():
+                wrong = score(candidate).argmax(1) != y
+            new = wrong & ~fooled
+            best[new] = candidate[new]
+            fooled.logical_or_(wrong)
+
+        for _ in range(self.restarts):
+            x_adv = uniform_start(x, self.eps, generator) if self.random_start and self.eps > 0 else x.clone()
+            for _ in range(self.steps):
+                grad, _ = input_gradient(forward, x_adv, y)
+                x_adv = project_linf(x_adv + self.step_size * grad.sign(), x, self.eps)
+                if self.track_best:
+                    keep(x_adv)
+            if self.uses_score() and not self.track_best:
+                keep(x_adv)
+            best[~fooled] = x_adv[~fooled]
+        return best.detach()

@@ -1,0 +1,45 @@
+"""Targets (views): the function of the input that an attacker differentiates or queries.
+
+``first`` is the first feedforward pass (the original ``forward_adv``); ``e2e`` unrolls all cycles and
+returns the last iteration's logits (the original ``run_cycles_adv``). Scoring always uses the deployed
+readout, whatever view produced the examples. For a model with cycles 0 every view is the same function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import Tensor
+
+from cnnf_bench.registry import Registry
+from cnnf_bench.zoo.base import FeedbackNet
+
+Forward = Callable[[Tensor], Tensor]
+
+VIEWS: Registry[Callable[[FeedbackNet], Forward]] = Registry("target")
+VIEW_HELP: dict[str, str] = {}
+
+
+def _view(name: str, help_text: str) -> Callable[[Callable[[FeedbackNet], Forward]], Callable[[FeedbackNet], Forward]]:
+    VIEW_HELP[name] = help_text
+    return VIEWS.register(name)
+
+
+@_view("first", "the first feedforward pass (original forward_adv)")
+def _first(model: FeedbackNet) -> Forward:
+    return model.first
+
+
+@_view("e2e", "unrolled through all cycles, last-iteration logits (original run_cycles_adv)")
+def _e2e(model: FeedbackNet) -> Forward:
+    return model.e2e
+
+
+def view(model: FeedbackNet, name: str) -> Forward:
+    """The forward function of view ``name`` on ``model``."""
+    return VIEWS.get(name)(model)
+
+
+def same_function(model: FeedbackNet, a: str, b: str) -> bool:
+    """Whether two views are the very same function on ``model`` (true for every pair at cycles 0)."""
+    return a == b or model.cycles == 0
