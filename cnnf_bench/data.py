@@ -90,15 +90,25 @@ def seeded_subset(total: int, n: int | None, seed: int) -> Tensor:
 
 
 def load_split(name: str, train: bool, data_dir: Path | str | None = None) -> ImageSet:
-    """Load the train or test split of dataset ``name``, or raise a :class:`DataError` saying how to get it."""
+    """Load the train or test split of dataset ``name``, or raise a :class:`DataError` saying how to get it.
+
+    Splits are cached per process (keyed by the resolved folder), so a suite that evaluates many
+    attacks reads the files once; callers never modify an :class:`ImageSet` in place.
+    """
     spec = DATASETS.get(name)
     explicit = Path(data_dir) if data_dir is not None else None
     if explicit is None and os.environ.get(DATA_ENV):
         explicit = Path(os.environ[DATA_ENV])
     if explicit is not None and not explicit.is_dir():
         raise DataError(f"data directory {explicit} does not exist")
-    images, labels = spec.loader(explicit, train)
-    return ImageSet(images.contiguous(), labels.to(torch.int64), spec)
+    key = (name, train, str(explicit.resolve()) if explicit is not None else None, str(cache_dir()))
+    if key not in _SPLITS:
+        images, labels = spec.loader(explicit, train)
+        _SPLITS[key] = ImageSet(images.contiguous(), labels.to(torch.int64), spec)
+    return _SPLITS[key]
+
+
+_SPLITS: dict[tuple[str, bool, str | None, str], ImageSet] = {}
 
 
 def _download_allowed() -> bool:

@@ -27,7 +27,15 @@ from cnnf_bench.data import ImageSet, load_split, seeded_subset
 from cnnf_bench.errors import CheckpointError, ConfigError
 from cnnf_bench.feedback import TiedLinear
 from cnnf_bench.losses import adversarial_loss, standard_loss
-from cnnf_bench.runtime import derive_seed, frozen_eval, generator, rng_state, seed_everything, set_rng_state
+from cnnf_bench.runtime import (
+    configure_torch,
+    derive_seed,
+    frozen_eval,
+    generator,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+)
 from cnnf_bench.zoo import FeedbackNet, build_model, resolve_kwargs
 
 EVAL_BATCH = 500
@@ -231,6 +239,7 @@ def fit(
     callback: Callback | None = None,
 ) -> TrainResult:
     """Train (or resume) the run described by the resolved ``cfg`` into ``run_dir``."""
+    configure_torch()
     path = run_dir / CHECKPOINT_NAME
     config_dict = to_dict(cfg)
     assert cfg.train.epochs is not None

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import os
 import pickle
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -77,12 +79,40 @@ def make_cifar(folder: Path, per_batch: int = 20, n_test: int = 20) -> Path:
     return folder
 
 
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Never download, never read the user's cache or data variable."""
-    monkeypatch.setenv("CNNF_BENCH_NO_DOWNLOAD", "1")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
-    monkeypatch.delenv("CNNF_BENCH_DATA", raising=False)
+@pytest.fixture(autouse=True, scope="session")
+def _isolated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Never download, never read the user's cache or data variable (for every fixture and test)."""
+    saved = {k: os.environ.get(k) for k in ("CNNF_BENCH_NO_DOWNLOAD", "XDG_CACHE_HOME", "CNNF_BENCH_DATA")}
+    os.environ["CNNF_BENCH_NO_DOWNLOAD"] = "1"
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+    os.environ.pop("CNNF_BENCH_DATA", None)
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tmp_path_factory: pytest.TempPathFactory, fashion_dir: Path) -> dict[str, Path]:
+    """Two small trained checkpoints side by side (a CNN-F and its CNN baseline, seed 0), for attacks."""
+    import torch
+
+    from cnnf_bench.config import resolve, run_config_from_mapping, run_name
+    from cnnf_bench.train import fit
+
+    out = tmp_path_factory.mktemp("runs")
+    runs = {}
+    for name in ("cnn-fmnist-small", "cnnf-fmnist-small"):
+        cfg = resolve(
+            run_config_from_mapping(
+                {"model": {"name": name, "cycles": 0 if name.startswith("cnn-") else 2},
+                 "train": {"mode": "standard", "epochs": 3, "batch_size": 32}}
+            )
+        )  # fmt: skip
+        runs[name] = fit(cfg, out / run_name(cfg), torch.device("cpu"), data_dir=fashion_dir).path
+    return runs
 
 
 @pytest.fixture(scope="session")

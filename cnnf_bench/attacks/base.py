@@ -41,6 +41,8 @@ class Attack:
     uses_view: ClassVar[bool] = True
     #: True when the attack only queries the view's outputs (score-based / black-box)
     black_box: ClassVar[bool] = False
+    #: True when the evaluator must supply a *source* model's view (transfer attacks)
+    needs_source: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         self.validate()

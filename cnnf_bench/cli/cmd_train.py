@@ -69,10 +69,10 @@ def train(
     cfg = resolve(apply_overrides(base, overrides))
     dev = resolve_device(device.value)
     run_dir = output_dir / run_name(cfg)
-    from cnnf_bench.cli.render import TrainProgress
+    from cnnf_bench.cli.render import ProgressRenderer
 
-    with TrainProgress(console) as progress:
-        result = fit(cfg, run_dir, dev, data_dir=data_dir, resume=resume, callback=progress)
+    with ProgressRenderer(console) as progress:
+        result = fit(cfg, run_dir, dev, data_dir=data_dir, resume=resume, callback=progress.train)
     if result.already_complete:
         console.print(f"already complete ({len(result.metrics)} epochs); nothing to do")
     last = result.metrics[-1] if result.metrics else {}

@@ -6,14 +6,20 @@ from types import TracebackType
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 
-class TrainProgress:
-    """Callback for :func:`cnnf_bench.train.fit` that shows a per-epoch bar with loss, accuracy, images/s."""
+class ProgressRenderer:
+    """Renders training and evaluation events in one live display.
+
+    On a terminal: a bar per epoch (loss, accuracy, images/s) and per attack job (running accuracy).
+    Elsewhere (CI logs, files): a plain line at every 10% so that long runs still show signs of life.
+    """
 
     def __init__(self, console: Console) -> None:
         self.console = console
+        self.live = console.is_terminal
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -21,11 +27,13 @@ class TrainProgress:
             TextColumn("{task.fields[stats]}"),
             TimeElapsedColumn(),
             console=console,
-            transient=False,
+            disable=not self.live,
         )
         self.task: TaskID | None = None
+        self.description = ""
+        self.milestone = 0
 
-    def __enter__(self) -> TrainProgress:
+    def __enter__(self) -> ProgressRenderer:
         self.progress.__enter__()
         return self
 
@@ -34,22 +42,95 @@ class TrainProgress:
     ) -> None:
         self.progress.__exit__(exc_type, exc, tb)
 
-    def __call__(self, event: Any) -> None:
+    def print(self, text: str) -> None:
+        """A line above the live bars."""
+        self.progress.console.print(text, highlight=False)
+
+    def _bar(self, description: str, done: int, total: int, stats: str) -> None:
+        if description != self.description or self.task is None:
+            self.description, self.milestone = description, 0
+            self.task = self.progress.add_task(description, total=total, stats=stats)
+        self.progress.update(self.task, completed=done, stats=stats)
+        if not self.live and total:
+            step = max(1, total // 10)
+            if done >= self.milestone + step or done == total:
+                self.milestone = done
+                self.print(f"{description}: {done}/{total} {stats}")
+
+    def train(self, event: Any) -> None:
+        """Callback for :func:`cnnf_bench.train.fit`."""
         m = event.metrics
         if event.kind in ("start", "resume"):
             verb = "resuming after epoch" if event.kind == "resume" else "training from epoch"
-            self.console.print(
+            self.print(
                 f"{verb} {event.epoch} of {event.epochs}: {event.batches} batches/epoch, "
                 f"{m['train_images']} training images -> {m['path']}"
             )
         elif event.kind == "batch":
-            desc = f"epoch {event.epoch}/{event.epochs}"
             stats = f"loss {m['loss']:.4f}  acc {100 * m['train_acc']:.1f}%  {m['images_per_s']:.0f} img/s"
-            if self.task is None or self.progress.tasks[self.task].description != desc:
-                self.task = self.progress.add_task(desc, total=event.batches, stats=stats)
-            self.progress.update(self.task, completed=event.batch, stats=stats)
+            self._bar(f"epoch {event.epoch}/{event.epochs}", event.batch, event.batches, stats)
         elif event.kind == "epoch":
-            self.progress.console.print(
+            self.print(
                 f"epoch {event.epoch}/{event.epochs}: loss {m['loss']:.4f}  train acc {100 * m['train_acc']:.2f}%  "
                 f"test acc {100 * m['test_acc']:.2f}%  {m['images_per_s']:.1f} img/s"
             )
+
+    def evaluate(self, event: Any) -> None:
+        """Callback for :func:`cnnf_bench.evaluate.evaluate_checkpoint`."""
+        if event.kind == "start":
+            self._bar(event.label, 0, event.total, "")
+        elif event.kind == "batch":
+            self._bar(event.label, event.done, event.total, f"acc {100 * event.info['accuracy']:.1f}%")
+        elif event.kind == "skip":
+            self.print(f"skip {escape(event.label)}: already in the store")
+
+
+def record_lines(records: list[dict[str, Any]]) -> list[str]:
+    """One markup line per new record (what was attacked, how, the accuracy), plus protocol limits."""
+    lines = []
+    for r in records:
+        target = "" if r["target"] == "-" else f" ({r['target']})"
+        cycles = "" if r["cycles"] == r["model_kwargs"]["cycles"] else f", T={r['cycles']}"
+        lines.append(
+            f"{r['attack']}{target} eps {r['eps']:.4g} on {r['checkpoint']['run']} "
+            f"{escape('[readout ' + r['readout'] + cycles + ']')}: "
+            f"[bold]{100 * r['n_correct'] / r['n']:.2f}%[/] ({r['n_correct']}/{r['n']}), {r['seconds']:.1f} s"
+        )
+        lines.extend(f"[yellow]limit:[/] {escape(note)}" for note in r.get("extras", {}).get("limits", []))
+    return lines
+
+
+def print_wide(console: Console, renderable: Any) -> None:
+    """Print a table at its natural width even on a narrow (or non-terminal, 80-column) console."""
+    width = max(console.width, console.measure(renderable).maximum)
+    console.print(renderable, width=width, crop=False)
+
+
+def report_tables(tables: list[Any]) -> list[Any]:
+    """Rich renderings of :class:`cnnf_bench.report.Table` objects (caption and notes included)."""
+    from rich.table import Table as RichTable
+
+    from cnnf_bench.report import MIN, caption, format_cell, majority_runs, table_title
+
+    out: list[Any] = []
+    for table in tables:
+        majority = majority_runs(table)
+        rich = RichTable(title=table_title(table))
+        rich.add_column("", no_wrap=True)
+        for column in table.all_columns():
+            rich.add_column(column, justify="right", no_wrap=True)
+        for row in table.rows:
+            source = table.cell(row, MIN).source_column
+            values = []
+            for column in table.all_columns():
+                cell = table.cell(row, column)
+                text = format_cell(cell)
+                if cell.defined and majority is not None and cell.n_runs != majority:
+                    text += f" (n={cell.n_runs})"
+                values.append(f"[bold]{text}[/]" if column == source else text)
+            rich.add_row(row, *values)
+        out.append(rich)
+        out.append(f"[dim]{escape(caption(table))}[/]")
+        for note in table.notes:
+            out.append(f"[dim]- {escape(note)}[/]")
+    return out

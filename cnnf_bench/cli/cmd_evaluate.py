@@ -1,0 +1,128 @@
+"""``cnnf-bench evaluate``: run one attack on one checkpoint and store the result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cnnf_bench.cli.app import app, console, handle_errors
+from cnnf_bench.cli.options import DataDirOpt, Device, DeviceOpt
+from cnnf_bench.errors import UsageError
+
+DEFAULT_RESULTS = Path("results/results.jsonl")
+ResultsOpt = Annotated[Path, typer.Option("--results", help="Results store (JSONL).")]
+
+#: names a generic ``--steps`` maps to, in order of preference
+STEP_FIELDS = ("steps", "nb_iter", "max_iter")
+
+
+def parse_params(items: list[str]) -> dict[str, Any]:
+    """``key=value`` strings to a dict, values parsed as YAML scalars (numbers, booleans, strings)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--param expects key=value, got {item!r}")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            out[key.strip()] = value
+    return out
+
+
+def attack_overrides(
+    attack: str, eps: float | None, steps: int | None, step_size: float | None, restarts: int | None, extra: list[str]
+) -> dict[str, Any]:
+    """The explicit parameters of an ``evaluate`` call, mapped onto the attack's own field names."""
+    import dataclasses
+
+    from cnnf_bench.attacks import ATTACKS
+
+    fields = {f.name for f in dataclasses.fields(ATTACKS.get(attack))}
+    params: dict[str, Any] = {"eps": eps}
+    if steps is not None:
+        name = next((f for f in STEP_FIELDS if f in fields), None)
+        if name is None:
+            raise UsageError(f"attack {attack} has no iteration count (--steps)")
+        params[name] = steps
+    if step_size is not None:
+        params["step_size" if "step_size" in fields else "lr"] = step_size
+    if restarts is not None:
+        params["restarts" if "restarts" in fields else "nb_restarts"] = restarts
+    params.update(parse_params(extra))
+    return {k: v for k, v in params.items() if v is not None}
+
+
+@app.command()
+@handle_errors
+def evaluate(
+    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="Checkpoint file or run folder.")],
+    attack: Annotated[str, typer.Option("--attack", "-a", help="Registered attack (see `cnnf-bench attacks`).")],
+    target: Annotated[
+        list[str] | None, typer.Option("--target", "-t", help="View to attack: first, e2e, ... (repeatable).")
+    ] = None,
+    readout: Annotated[
+        list[str] | None, typer.Option("--readout", help="Score with last or avg (repeatable; default deployed).")
+    ] = None,
+    eps: Annotated[float | None, typer.Option(help="L-inf budget in [0,1] units (default: the dataset's).")] = None,
+    steps: Annotated[int | None, typer.Option(help="Iterations (steps / nb_iter / max_iter).")] = None,
+    step_size: Annotated[float | None, typer.Option(help="Step size (PGD) or learning rate (SPSA).")] = None,
+    restarts: Annotated[int | None, typer.Option(help="Random restarts.")] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Any attack parameter, key=value.")] = None,
+    n: Annotated[int | None, typer.Option("--n", help="Test images (fixed seeded subset; default 1000).")] = None,
+    subset_seed: Annotated[int, typer.Option(help="Seed of the fixed evaluation subset.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Attack seed.")] = 0,
+    protocol: Annotated[str, typer.Option(help="Defaults family: paper (the original's) or custom.")] = "paper",
+    cycles: Annotated[int | None, typer.Option(help="Test-time feedback cycles (default: the model's).")] = None,
+    source: Annotated[Path | None, typer.Option(help="Transfer source checkpoint (default: the CNN baseline).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Images per attack batch.")] = 250,
+    results: ResultsOpt = DEFAULT_RESULTS,
+    force: Annotated[bool, typer.Option("--force", help="Run and store even if the store has it.")] = False,
+    device: DeviceOpt = Device.auto,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Run one attack on a checkpoint, print its accuracy and append the record to the results store."""
+    from cnnf_bench.cli.render import ProgressRenderer, record_lines
+    from cnnf_bench.evaluate import EvalRequest, evaluate_checkpoint
+    from cnnf_bench.protocols import PROTOCOLS
+    from cnnf_bench.results import ResultsStore
+    from cnnf_bench.runtime import resolve_device
+
+    PROTOCOLS.get(protocol)
+    if n is not None and n < 1:
+        raise UsageError(f"--n must be >= 1, got {n}")
+    if batch_size < 1:
+        raise UsageError(f"--batch-size must be >= 1, got {batch_size}")
+    from cnnf_bench.attacks import ATTACKS
+
+    ATTACKS.get(attack)
+    request = EvalRequest(
+        attack=attack,
+        params=attack_overrides(attack, eps, steps, step_size, restarts, param or []),
+        targets=tuple(target or ["first"]),
+        readouts=tuple(readout) if readout else None,
+        n=n,
+        subset_seed=subset_seed,
+        attack_seed=seed,
+        batch_size=batch_size,
+        protocol=protocol,
+        cycles=cycles,
+        source=source,
+    )
+    store = ResultsStore(results)
+    with ProgressRenderer(console) as progress:
+        records = evaluate_checkpoint(
+            checkpoint, request, store, resolve_device(device.value), data_dir, force=force, callback=progress.evaluate
+        )
+    for warning in store.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+    if not records:
+        console.print(f"already in {results} (use --force to run again)")
+        return
+    for line in record_lines(records):
+        console.print(line, highlight=False)
+    console.print(f"stored in {results}")

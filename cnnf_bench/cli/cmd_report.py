@@ -1,0 +1,60 @@
+"""``cnnf-bench report``: the paper's tables from the results store."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cnnf_bench.cli.app import app, console, handle_errors
+from cnnf_bench.cli.cmd_evaluate import DEFAULT_RESULTS, ResultsOpt
+
+
+class Format(str, Enum):
+    """Output format of ``report``."""
+
+    markdown = "markdown"
+    csv = "csv"
+    latex = "latex"
+
+
+def render(tables: list, fmt: Format) -> str:  # type: ignore[type-arg]
+    """The tables as Markdown, CSV or LaTeX text."""
+    from cnnf_bench.report import to_csv, to_latex, to_markdown
+
+    return {Format.markdown: to_markdown, Format.csv: to_csv, Format.latex: to_latex}[fmt](tables)
+
+
+@app.command()
+@handle_errors
+def report(
+    results: ResultsOpt = DEFAULT_RESULTS,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="markdown, csv or latex.")] = Format.markdown,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the report here (else the terminal).")] = None,
+) -> None:
+    """Emit the paper's tables (Clean, per-attack, Min, per-example Worst case; mean ± std over seeds)."""
+    from cnnf_bench.checkpoint import atomic_write_bytes
+    from cnnf_bench.cli.render import print_wide, report_tables
+    from cnnf_bench.errors import ResultsError
+    from cnnf_bench.report import build_tables
+    from cnnf_bench.results import ResultsStore
+
+    store = ResultsStore(results)
+    if not results.exists():
+        raise ResultsError(f"no results store at {results}; run `cnnf-bench evaluate` or `cnnf-bench run` first")
+    records = store.latest()
+    for warning in store.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+    tables = build_tables(records)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(out, render(tables, fmt).encode())
+    if fmt is Format.markdown or out is not None:
+        for item in report_tables(tables):
+            print_wide(console, item) if not isinstance(item, str) else console.print(item)
+        if out is not None:
+            console.print(f"written to {out}")
+    else:
+        typer.echo(render(tables, fmt), nl=False)

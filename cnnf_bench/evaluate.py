@@ -1,0 +1,309 @@
+"""Run one attack on one checkpoint and turn the outcome into result records.
+
+One call handles several targets (views) and readouts at once and computes each distinct thing once:
+at test-time cycles 0 every view is the same function, and an attack that never consults the deployed
+model produces the same examples for every readout, which are then scored with each readout from one
+inference pass. Records already in the store are skipped unless forced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from cnnf_bench import __version__
+from cnnf_bench.attacks import ATTACKS, Attack, check_adversarial
+from cnnf_bench.attacks.views import VIEWS, view
+from cnnf_bench.bits import pack_bits
+from cnnf_bench.checkpoint import Checkpoint, load_checkpoint
+from cnnf_bench.config import from_dict, run_name
+from cnnf_bench.data import ImageSet, eval_indices, load_split
+from cnnf_bench.errors import CheckpointError, ConfigError, UsageError
+from cnnf_bench.protocols import PROTOCOLS, attack_settings
+from cnnf_bench.results import ResultsStore, record_key
+from cnnf_bench.runtime import configure_torch, generator
+from cnnf_bench.zoo import MODELS, READOUTS, FeedbackNet
+
+SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class EvalRequest:
+    """What to run: an attack with its parameters, on which views, scored with which readouts."""
+
+    attack: str
+    params: dict[str, Any] = field(default_factory=dict)
+    targets: tuple[str, ...] = ("first",)
+    readouts: tuple[str, ...] | None = None
+    n: int | None = 1000
+    subset_seed: int = 0
+    attack_seed: int = 0
+    batch_size: int = 250
+    protocol: str = "paper"
+    cycles: int | None = None
+    source: Path | None = None
+
+
+@dataclass
+class EvalEvent:
+    """Progress of :func:`evaluate_checkpoint` (rendered by the CLI)."""
+
+    kind: str  # "start", "batch", "skip", "done"
+    done: int = 0
+    total: int = 0
+    label: str = ""
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+Callback = Callable[[EvalEvent], None]
+
+
+def make_attack(name: str, params: dict[str, Any]) -> Attack:
+    """Instantiate registered attack ``name`` (validating its parameters)."""
+    return ATTACKS.get(name).from_params(params)
+
+
+def baseline_source(ckpt: Checkpoint) -> Path:
+    """Default transfer source: the checkpoint of the model's CNN baseline with the same seed and config."""
+    spec = MODELS.get(ckpt.model_name)
+    if spec.baseline is None:
+        raise UsageError(
+            f"{ckpt.model_name} is itself a CNN baseline; transfer from it onto itself is its white-box "
+            "attack (the paper shows '-'); pass --source to transfer from another checkpoint"
+        )
+    cfg = from_dict(ckpt.config)
+    base_cfg = replace(cfg, model=replace(cfg.model, name=spec.baseline, cycles=None, ind=None, readout=None))
+    base_spec = MODELS.get(spec.baseline)
+    base_cfg = replace(
+        base_cfg,
+        model=replace(
+            base_cfg.model,
+            cycles=base_spec.kwargs["cycles"],
+            ind=base_spec.kwargs["ind"],
+            eta=base_spec.kwargs["eta"],
+            readout=base_spec.kwargs["readout"],
+        ),
+    )
+    path = ckpt.path.parent.parent / run_name(base_cfg) / ckpt.path.name
+    if not path.exists():
+        raise CheckpointError(
+            f"transfer needs the CNN baseline {path} (same seed and settings); train it with "
+            f"`cnnf-bench train --model {spec.baseline} --seed {cfg.seed} ...` or pass --source"
+        )
+    return path
+
+
+def _versions() -> dict[str, str]:
+    out = {"cnnf_bench": __version__, "torch": str(torch.__version__).split("+")[0]}
+    with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+        out["art"] = importlib.metadata.version("adversarial-robustness-toolbox")
+    return out
+
+
+@dataclass
+class _Job:
+    """One generation of adversarial examples and the (target, readout) records it yields."""
+
+    target: str  # the view used to generate
+    readout_for_score: str | None  # deployed readout the attack may consult, None if it does not
+    outputs: list[tuple[str, str, dict[str, Any]]]  # (target, readout, identity)
+
+
+def _plan(
+    model: FeedbackNet, attack: Attack, targets: tuple[str, ...], readouts: tuple[str, ...], identity: dict[str, Any]
+) -> list[_Job]:
+    jobs: dict[tuple[str, str | None], _Job] = {}
+    for target in targets:
+        gen_target = target if model.cycles > 0 else targets[0]
+        for readout in readouts:
+            score_readout = readout if attack.uses_score() and model.cycles > 0 else None
+            if attack.uses_score() and score_readout is None:
+                score_readout = readouts[0]
+            job = jobs.setdefault((gen_target, score_readout), _Job(gen_target, score_readout, []))
+            ident = {**identity, "target": target, "readout": readout}
+            job.outputs.append((target, readout, ident))
+    return list(jobs.values())
+
+
+def evaluate_checkpoint(
+    checkpoint: Path,
+    request: EvalRequest,
+    store: ResultsStore | None = None,
+    device: torch.device | str = "cpu",
+    data_dir: Path | None = None,
+    force: bool = False,
+    callback: Callback | None = None,
+) -> list[dict[str, Any]]:
+    """Run ``request`` on ``checkpoint``; append new records to ``store``; return the records made."""
+    configure_torch()
+    device = torch.device(device)
+    ckpt = load_checkpoint(checkpoint)
+    model = ckpt.build_model(device)
+    if request.cycles is not None:
+        if request.cycles < 0:
+            raise ConfigError(f"cycles must be >= 0, got {request.cycles}")
+        model.cycles = request.cycles
+    dataset = str(ckpt.config["data"]["dataset"])
+    params, protocol_n = attack_settings(request.protocol, request.attack, dataset, request.params)
+    attack = make_attack(request.attack, params)
+    for target in request.targets:
+        VIEWS.get(target)
+    readouts = request.readouts or (model.readout,)
+    for readout in readouts:
+        if readout not in READOUTS:
+            raise ConfigError(f"readout must be one of {', '.join(READOUTS)}, got {readout!r}")
+    if model.cycles == 0:
+        readouts = readouts[:1]
+    targets = request.targets if attack.uses_view else ("-",)
+    n = request.n if request.n is not None else protocol_n
+
+    source_info: dict[str, Any] | None = None
+    source_model: FeedbackNet | None = None
+    if attack.needs_source:
+        source_path = request.source or baseline_source(ckpt)
+        source_ckpt = load_checkpoint(source_path)
+        if source_ckpt.config["data"]["dataset"] != dataset:
+            raise UsageError(f"transfer source {source_path} is a {source_ckpt.config['data']['dataset']} model")
+        source_model = source_ckpt.build_model(device)
+        source_info = {
+            "path": str(source_ckpt.path),
+            "sha256": source_ckpt.sha256,
+            "model": source_ckpt.model_name,
+            "target": targets[0],
+        }
+
+    test = load_split(dataset, False, data_dir)
+    index = eval_indices(len(test), n, request.subset_seed)
+    subset = {"split": "test", "seed": request.subset_seed, "n": int(index.shape[0])}
+    identity = {
+        "checkpoint": ckpt.sha256,
+        "cycles": model.cycles,
+        "attack": attack.name,
+        "params": attack.params(),
+        "attack_seed": request.attack_seed,
+        "subset": subset,
+        "source": None if source_info is None else source_info["sha256"],
+    }
+    jobs = _plan(model, attack, targets, readouts, identity)
+    present = store.keys() if store is not None else set()
+    todo = [j for j in jobs if force or any(record_key(ident) not in present for _, _, ident in j.outputs)]
+    if callback is not None:
+        for job in jobs:
+            if job not in todo:
+                for target, readout, _ in job.outputs:
+                    callback(EvalEvent("skip", label=f"{attack.name} {target} {readout}"))
+    records = []
+    for job in todo:
+        records.extend(
+            _run_job(job, ckpt, model, source_model, attack, test.subset(index), request, subset, device, callback)
+        )
+    extras: dict[str, Any] = {}
+    reach = getattr(attack, "reach", None)
+    if callable(reach):
+        extras["reach"] = float(reach())
+    notes = PROTOCOLS.get(request.protocol).limits(attack.name, attack.params()) if attack.name == "spsa" else []
+    if notes:
+        extras["limits"] = notes
+    out = []
+    for record in records:
+        record["source"] = source_info
+        record["extras"] = {**extras, **record["extras"]}
+        if store is None or store.append(record, force=force):
+            out.append(record)
+    return out
+
+
+def _deployed(model: FeedbackNet, readout: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The deployed inference with a given readout (what an adaptive attacker may query)."""
+
+    def score(x: torch.Tensor) -> torch.Tensor:
+        return model.run(x).readout(readout)
+
+    return score
+
+
+def _run_job(
+    job: _Job,
+    ckpt: Checkpoint,
+    model: FeedbackNet,
+    source_model: FeedbackNet | None,
+    attack: Attack,
+    data: ImageSet,
+    request: EvalRequest,
+    subset: dict[str, Any],
+    device: torch.device,
+    callback: Callback | None,
+) -> list[dict[str, Any]]:
+    label = f"{attack.name} {job.target} -> {', '.join(sorted({r for _, r, _ in job.outputs}))}"
+    forward = None
+    if attack.uses_view:
+        forward = view(source_model if source_model is not None else model, job.target)
+    score = None if job.readout_for_score is None else _deployed(model, job.readout_for_score)
+    gen = generator(request.attack_seed, device)
+    flags: dict[str, list[torch.Tensor]] = {r: [] for _, r, _ in job.outputs}
+    max_linf = 0.0
+    start = time.perf_counter()
+    total = len(data)
+    if callback is not None:
+        callback(EvalEvent("start", 0, total, label))
+    correct_so_far = 0
+    for lo in range(0, total, request.batch_size):
+        x, y = data.batch(torch.arange(lo, min(lo + request.batch_size, total)), device)
+        x_adv = attack.run(forward or model, x, y, gen, score)  # type: ignore[arg-type]
+        max_linf = max(max_linf, check_adversarial(x_adv, x, attack.eps, attack.name))
+        with torch.no_grad():
+            traj = model.run(x_adv)
+            for readout, collected in flags.items():
+                collected.append((traj.readout(readout).argmax(1) == y).cpu())
+        correct_so_far += int(flags[job.outputs[0][1]][-1].sum())
+        if callback is not None:
+            done = min(lo + request.batch_size, total)
+            callback(EvalEvent("batch", done, total, label, {"accuracy": correct_so_far / done}))
+    seconds = time.perf_counter() - start
+    base = {
+        "schema": SCHEMA,
+        "checkpoint": {"path": str(ckpt.path), "sha256": ckpt.sha256, "run": ckpt.path.parent.name},
+        "dataset": ckpt.config["data"]["dataset"],
+        "model": ckpt.model_name,
+        "model_kwargs": ckpt.model_kwargs,
+        "cycles": model.cycles,
+        "train_seed": ckpt.config["seed"],
+        "train_mode": ckpt.config["train"]["mode"],
+        "protocol": request.protocol,
+        "attack": attack.name,
+        "params": attack.params(),
+        "eps": attack.eps,
+        "attack_seed": request.attack_seed,
+        "subset": subset,
+        "max_linf": max_linf,
+        "seconds": seconds,
+        "extras": {"batch_size": request.batch_size, "shared_with": len(job.outputs)},
+        "versions": _versions(),
+        "device": str(device),
+        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    out = []
+    for target, readout, ident in job.outputs:
+        correct = torch.cat(flags[readout]).numpy()
+        out.append(
+            {
+                **base,
+                "key": record_key(ident),
+                "target": target,
+                "readout": readout,
+                "n": int(correct.shape[0]),
+                "n_correct": int(correct.sum()),
+                "correct": pack_bits(correct),
+            }
+        )
+    if callback is not None:
+        callback(EvalEvent("done", total, total, label, {"seconds": seconds}))
+    return out

@@ -1,0 +1,279 @@
+"""Benchmark suites: train the checkpoints a grid needs, run every attack not yet stored, write the report.
+
+A suite YAML names models x seeds, a training config (the ``data`` and ``train`` sections of a run
+config), evaluation defaults and a list of attacks. Everything is resumable: complete checkpoints are
+skipped, partial ones resumed, and records already in the store are not recomputed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from cnnf_bench.config import (
+    ModelConfig,
+    RunConfig,
+    coerce_value,
+    load_yaml,
+    resolve,
+    run_config_from_mapping,
+    run_name,
+)
+from cnnf_bench.errors import ConfigError
+
+SUITE_KEYS = (
+    "name",
+    "description",
+    "output_dir",
+    "results",
+    "report",
+    "seeds",
+    "models",
+    "config",
+    "evaluation",
+    "attacks",
+)
+EVAL_KEYS = ("protocol", "n", "subset_seed", "attack_seeds", "batch_size", "readouts", "targets")
+ATTACK_KEYS = ("attack", "targets", "readouts", "params", "n", "eps", "models", "cycles", "protocol", "batch_size")
+
+
+@dataclass(frozen=True)
+class AttackEntry:
+    """One line of a suite's attack list (expanded over eps values and test-time cycles)."""
+
+    attack: str
+    params: dict[str, Any] = field(default_factory=dict)
+    targets: tuple[str, ...] | None = None
+    readouts: tuple[str, ...] | None = None
+    n: int | None = None
+    eps: tuple[float, ...] = ()
+    models: tuple[str, ...] = ()
+    cycles: tuple[int | None, ...] = (None,)
+    protocol: str | None = None
+    batch_size: int | None = None
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A parsed suite file."""
+
+    name: str
+    path: Path
+    output_dir: Path
+    results: Path
+    report: Path
+    seeds: tuple[int, ...]
+    models: tuple[ModelConfig, ...]
+    config: RunConfig
+    protocol: str = "paper"
+    n: int | None = 1000
+    subset_seed: int = 0
+    attack_seeds: tuple[int, ...] = (0,)
+    batch_size: int = 250
+    readouts: tuple[str, ...] | None = None
+    targets: tuple[str, ...] = ("first",)
+    attacks: tuple[AttackEntry, ...] = ()
+    description: str = ""
+
+    def run_configs(self) -> list[RunConfig]:
+        """Resolved training configs of every (model, seed), CNN baselines first (transfer sources)."""
+        out = []
+        for model in self.models:
+            for seed in self.seeds:
+                out.append(resolve(replace(self.config, model=model, seed=seed)))
+        return sorted(out, key=lambda c: (c.model.cycles != 0, self.models.index(_find(self.models, c)), c.seed))
+
+    def checkpoint(self, cfg: RunConfig) -> Path:
+        """Where the checkpoint of a resolved run config lives."""
+        return self.output_dir / run_name(cfg) / "checkpoint.pt"
+
+
+def _find(models: tuple[ModelConfig, ...], cfg: RunConfig) -> ModelConfig:
+    for model in models:
+        if model.name == cfg.model.name and all(
+            getattr(model, k) in (None, getattr(cfg.model, k)) for k in ("cycles", "ind", "eta", "readout")
+        ):
+            return model
+    return models[0]
+
+
+def _check_keys(data: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    import difflib
+
+    for key in data:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"unknown key {where}.{key}{hint} (known: {', '.join(allowed)})")
+
+
+def _tuple(value: Any, kind: Any, where: str) -> tuple[Any, ...]:
+    values = value if isinstance(value, list) else [value]
+    return tuple(coerce_value(v, kind, where) for v in values)
+
+
+def _model(entry: Any, where: str) -> ModelConfig:
+    from cnnf_bench.config import section_from_mapping
+
+    if isinstance(entry, str):
+        entry = {"name": entry}
+    return section_from_mapping(ModelConfig, entry, where)  # type: ignore[no-any-return]
+
+
+def _attack(entry: Any, where: str) -> AttackEntry:
+    if isinstance(entry, str):
+        entry = {"attack": entry}
+    if not isinstance(entry, dict) or "attack" not in entry:
+        raise ConfigError(f"{where} must be a mapping with an 'attack' key")
+    _check_keys(entry, ATTACK_KEYS, where)
+    params = entry.get("params") or {}
+    if not isinstance(params, dict):
+        raise ConfigError(f"{where}.params must be a mapping")
+    return AttackEntry(
+        attack=coerce_value(entry["attack"], str, f"{where}.attack"),
+        params=dict(params),
+        targets=_tuple(entry["targets"], str, f"{where}.targets") if "targets" in entry else None,
+        readouts=_tuple(entry["readouts"], str, f"{where}.readouts") if "readouts" in entry else None,
+        n=coerce_value(entry.get("n"), int | None, f"{where}.n"),
+        eps=_tuple(entry["eps"], float, f"{where}.eps") if "eps" in entry else (),
+        models=_tuple(entry["models"], str, f"{where}.models") if "models" in entry else (),
+        cycles=_tuple(entry["cycles"], int, f"{where}.cycles") if "cycles" in entry else (None,),
+        protocol=coerce_value(entry.get("protocol"), str | None, f"{where}.protocol"),
+        batch_size=coerce_value(entry.get("batch_size"), int | None, f"{where}.batch_size"),
+    )
+
+
+def load_suite(path: Path) -> Suite:
+    """Parse and validate a suite YAML (unknown keys, bad values and unknown names are errors)."""
+    from cnnf_bench.attacks import ATTACKS
+    from cnnf_bench.attacks.views import VIEWS
+    from cnnf_bench.protocols import PROTOCOLS
+
+    data = load_yaml(path)
+    where = str(path)
+    _check_keys(data, SUITE_KEYS, where)
+    name = coerce_value(data.get("name", Path(path).stem), str, f"{where}.name")
+    config_data = data.get("config") or {}
+    if not isinstance(config_data, dict):
+        raise ConfigError(f"{where}.config must be a mapping")
+    _check_keys(config_data, ("data", "train"), f"{where}.config")
+    config = run_config_from_mapping(config_data, f"{where}.config")
+    models = data.get("models")
+    if not isinstance(models, list) or not models:
+        raise ConfigError(f"{where}.models must be a non-empty list")
+    evaluation = data.get("evaluation") or {}
+    _check_keys(evaluation, EVAL_KEYS, f"{where}.evaluation")
+    attacks = data.get("attacks") or []
+    if not isinstance(attacks, list):
+        raise ConfigError(f"{where}.attacks must be a list")
+    suite = Suite(
+        name=name,
+        path=Path(path),
+        output_dir=Path(coerce_value(data.get("output_dir", f"checkpoints/{name}"), str, f"{where}.output_dir")),
+        results=Path(coerce_value(data.get("results", f"results/{name}.jsonl"), str, f"{where}.results")),
+        report=Path(coerce_value(data.get("report", f"reports/{name}"), str, f"{where}.report")),
+        seeds=_tuple(data.get("seeds", [0]), int, f"{where}.seeds"),
+        models=tuple(_model(m, f"{where}.models[{i}]") for i, m in enumerate(models)),
+        config=config,
+        protocol=coerce_value(evaluation.get("protocol", "paper"), str, f"{where}.evaluation.protocol"),
+        n=coerce_value(evaluation.get("n", 1000), int | None, f"{where}.evaluation.n"),
+        subset_seed=coerce_value(evaluation.get("subset_seed", 0), int, f"{where}.evaluation.subset_seed"),
+        attack_seeds=_tuple(evaluation.get("attack_seeds", [0]), int, f"{where}.evaluation.attack_seeds"),
+        batch_size=coerce_value(evaluation.get("batch_size", 250), int, f"{where}.evaluation.batch_size"),
+        readouts=_tuple(evaluation["readouts"], str, f"{where}.evaluation.readouts")
+        if "readouts" in evaluation
+        else None,
+        targets=_tuple(evaluation.get("targets", ["first"]), str, f"{where}.evaluation.targets"),
+        attacks=tuple(_attack(a, f"{where}.attacks[{i}]") for i, a in enumerate(attacks)),
+        description=str(data.get("description", "")),
+    )
+    PROTOCOLS.get(suite.protocol)
+    for entry in suite.attacks:
+        ATTACKS.get(entry.attack)
+        if entry.protocol:
+            PROTOCOLS.get(entry.protocol)
+        for target in entry.targets or suite.targets:
+            VIEWS.get(target)
+    for cfg in suite.run_configs():  # validates models, overrides and the training config
+        del cfg
+    return suite
+
+
+@dataclass
+class SuiteEvent:
+    """Progress of :func:`run_suite` (rendered by the CLI)."""
+
+    kind: str  # "train", "trained", "evaluate", "evaluated", "skip", "report"
+    label: str = ""
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def run_suite(
+    suite: Suite,
+    device: Any,
+    data_dir: Path | None = None,
+    on_event: Callable[[SuiteEvent], None] | None = None,
+    train_callback: Callable[[Any], None] | None = None,
+    eval_callback: Callable[[Any], None] | None = None,
+) -> list[Any]:
+    """Train what is missing, evaluate what is not stored, write the report; return the report tables."""
+    from cnnf_bench.checkpoint import atomic_write_bytes
+    from cnnf_bench.evaluate import EvalRequest, evaluate_checkpoint
+    from cnnf_bench.report import build_tables, to_csv, to_markdown
+    from cnnf_bench.results import ResultsStore
+    from cnnf_bench.train import fit
+    from cnnf_bench.zoo import MODELS
+
+    def emit(kind: str, label: str = "", **info: Any) -> None:
+        if on_event is not None:
+            on_event(SuiteEvent(kind, label, info))
+
+    configs = suite.run_configs()
+    for cfg in configs:
+        path = suite.checkpoint(cfg)
+        emit("train", run_name(cfg), path=str(path))
+        result = fit(cfg, path.parent, device, data_dir=data_dir, resume=True, callback=train_callback)
+        emit("trained", run_name(cfg), already=result.already_complete, metrics=result.metrics[-1:])
+
+    store = ResultsStore(suite.results)
+    for cfg in configs:
+        path = suite.checkpoint(cfg)
+        spec = MODELS.get(cfg.model.name)
+        for entry in suite.attacks:
+            if entry.models and cfg.model.name not in entry.models:
+                continue
+            if entry.attack == "transfer" and spec.baseline is None:
+                continue  # the paper's "-": a CNN is not attacked by transfer from itself
+            for eps in entry.eps or (None,):
+                for cycles in entry.cycles:
+                    for attack_seed in suite.attack_seeds:
+                        params = dict(entry.params)
+                        if eps is not None:
+                            params["eps"] = eps
+                        request = EvalRequest(
+                            attack=entry.attack,
+                            params=params,
+                            targets=entry.targets or suite.targets,
+                            readouts=entry.readouts or suite.readouts,
+                            n=entry.n or suite.n,
+                            subset_seed=suite.subset_seed,
+                            attack_seed=attack_seed,
+                            batch_size=entry.batch_size or suite.batch_size,
+                            protocol=entry.protocol or suite.protocol,
+                            cycles=cycles,
+                        )
+                        label = f"{run_name(cfg)}: {entry.attack}"
+                        emit("evaluate", label)
+                        records = evaluate_checkpoint(path, request, store, device, data_dir, callback=eval_callback)
+                        emit("evaluated", label, records=records)
+    tables = build_tables(store.latest())
+    suite.report.parent.mkdir(parents=True, exist_ok=True)
+    markdown = suite.report.with_suffix(".md")
+    csv = suite.report.with_suffix(".csv")
+    header = f"# {suite.name}\n\n{suite.description}\n\n" if suite.description else f"# {suite.name}\n\n"
+    atomic_write_bytes(markdown, (header + to_markdown(tables)).encode())
+    atomic_write_bytes(csv, to_csv(tables).encode())
+    emit("report", str(markdown), csv=str(csv), warnings=list(store.warnings))
+    return tables
