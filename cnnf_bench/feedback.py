@@ -55,7 +55,7 @@ def rms_norm(x: Tensor) -> Tensor:
     This is the original code's ``InsNorm``: no mean subtraction, no learned scale, no running
     statistics, identical in training and evaluation, and per sample (so batches never couple).
     """
-    return x / torch.sqrt(x.pow(2).mean(dim=(-2, -1), keepdim=True) + RMS_EPS)
+    return x * torch.rsqrt(x.pow(2).mean(dim=(-2, -1), keepdim=True) + RMS_EPS)
 
 
 class Bias(nn.Module):
@@ -129,11 +129,11 @@ class AdaReLU(nn.Module):
         slot = state.slot(self)
         hidden = slot.get("hidden")
         if hidden is None:
-            mask = x > 0
+            mask = (x > 0).to(x.dtype)
         else:
             x = x + state.eta * (hidden - x)
-            mask = (x * hidden) > 0
-        slot["mask"] = mask
+            mask = ((x * hidden) > 0).to(x.dtype)
+        slot["mask"] = mask  # kept as floats: cast once, multiplied twice (forward and feedback)
         return x * mask
 
     def feedback(self, g: Tensor, state: Pass) -> Tensor:
@@ -164,8 +164,8 @@ class AdaPool2d(nn.Module):
         if hidden is None:
             return out_max
         neg_max, slot["neg_ind"] = F.max_pool2d(-x, self.kernel_size, return_indices=True)
-        pos_state = hidden > 0
-        neg_state = hidden < 0
+        pos_state = (hidden > 0).to(x.dtype)
+        neg_state = (hidden < 0).to(x.dtype)
         slot["pos_state"], slot["neg_state"] = pos_state, neg_state
         return out_max * pos_state - neg_max * neg_state
 

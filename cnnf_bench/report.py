@@ -359,7 +359,12 @@ def _short_run(run_id: str, records: Sequence[Record]) -> str:
 
 
 def _worst_case_cell(row: str, records_by_column: Mapping[str, Sequence[Record]], notes: list[str]) -> Cell:
-    """C18: per run, mean over the common prefix of "correct under every attack record"; then over runs."""
+    """C18: per run, mean over examples of "correct under every attack run on that example"; then over runs.
+
+    The examples are those of the run's largest subset; an attack run on a smaller subset (a prefix of
+    the same permutation, e.g. SPSA) constrains only the examples it covered. The value is therefore an
+    upper bound on robust accuracy that never exceeds any full-subset column of the row.
+    """
     per_run: dict[str, dict[str, list[Record]]] = defaultdict(lambda: defaultdict(list))
     for column, records in records_by_column.items():
         for record in records:
@@ -378,7 +383,7 @@ def _worst_case_cell(row: str, records_by_column: Mapping[str, Sequence[Record]]
         if any(not r.get("correct") for r in run_records):
             notes.append(f"{WORST_CASE} of {row}: {name} has records without per-example flags; run left out.")
             continue
-        m = min(int(r["n"]) for r in run_records)
+        m = max(int(r["n"]) for r in run_records)
         survived = np.ones(m, dtype=bool)
         for record in run_records:
             flags = unpack_bits(str(record["correct"]), int(record["n"]))
@@ -387,11 +392,11 @@ def _worst_case_cell(row: str, records_by_column: Mapping[str, Sequence[Record]]
                     f"{row}, {name}: a {display_name(str(record['attack']))} record's flags count "
                     f"{int(flags.sum())} correct but n_correct is {record['n_correct']}."
                 )
-            survived &= flags[:m]
+            survived[: flags.shape[0]] &= flags
         values.append(float(survived.mean()) if m else 0.0)
         seeds.append(_seed(run_records))
         prefixes.append(m)
-    return _summarise(values, seeds, min(prefixes, default=0))
+    return _summarise(values, seeds, max(prefixes, default=0))
 
 
 def _group_records(records: Sequence[Record]) -> dict[tuple[str, str, float], list[Record]]:
@@ -517,7 +522,7 @@ def caption(table: Table) -> str:
     text = (
         f"{what}{n_text}. {MIN} is the row minimum over the attack columns (the paper's definition); "
         f'{WORST_CASE} is the per-example worst case over all attacks (mean over examples of "correct under '
-        f'every attack", over their common prefix of test images).'
+        f'every attack run on it"; an attack run on fewer images constrains only those).'
     )
     excluded = [c for c in table.columns if c not in table.attack_columns and c != CLEAN]
     if excluded:

@@ -85,3 +85,18 @@ def configure_torch() -> None:
     below 1e-38 only and makes CPU training about 2-3x faster. Idempotent.
     """
     torch.set_flush_denormal(True)
+
+
+def describe_device(device: torch.device) -> str:
+    """The GPU name, or the CPU model and torch's thread count, for benchmark records."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        for line in open("/proc/cpuinfo").read().splitlines():  # noqa: SIM115
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} ({torch.get_num_threads()} threads)"
+    except OSError:
+        pass
+    import platform
+
+    return f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"

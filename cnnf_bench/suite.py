@@ -257,7 +257,7 @@ def run_suite(
                             params=params,
                             targets=entry.targets or suite.targets,
                             readouts=entry.readouts or suite.readouts,
-                            n=entry.n or suite.n,
+                            n=entry.n if entry.n is not None else suite.n,
                             subset_seed=suite.subset_seed,
                             attack_seed=attack_seed,
                             batch_size=entry.batch_size or suite.batch_size,

@@ -16,8 +16,9 @@ from rich.console import Console
 from cnnf_bench import __version__
 from cnnf_bench.errors import CnnfBenchError
 
-console = Console()
-err_console = Console(stderr=True)
+# soft_wrap: long lines are not cut at 80 columns in logs and pipes (tables still size themselves)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 app = typer.Typer(
     name="cnnf-bench",

@@ -73,7 +73,13 @@ def evaluate(
     step_size: Annotated[float | None, typer.Option(help="Step size (PGD) or learning rate (SPSA).")] = None,
     restarts: Annotated[int | None, typer.Option(help="Random restarts.")] = None,
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Any attack parameter, key=value.")] = None,
-    n: Annotated[int | None, typer.Option("--n", help="Test images (fixed seeded subset; default 1000).")] = None,
+    n: Annotated[
+        int | None,
+        typer.Option(
+            "--n", help="Test images, a fixed seeded subset (default 1000, or the protocol's: SPSA 1000/640)."
+        ),
+    ] = None,
+    all_images: Annotated[bool, typer.Option("--all", help="Use the whole test split.")] = False,
     subset_seed: Annotated[int, typer.Option(help="Seed of the fixed evaluation subset.")] = 0,
     seed: Annotated[int, typer.Option("--seed", help="Attack seed.")] = 0,
     protocol: Annotated[str, typer.Option(help="Defaults family: paper (the original's) or custom.")] = "paper",
@@ -105,7 +111,8 @@ def evaluate(
         params=attack_overrides(attack, eps, steps, step_size, restarts, param or []),
         targets=tuple(target or ["first"]),
         readouts=tuple(readout) if readout else None,
-        n=n,
+        n=None if all_images else (n if n is not None else 1000),
+        n_from_protocol=n is None and not all_images,
         subset_seed=subset_seed,
         attack_seed=seed,
         batch_size=batch_size,

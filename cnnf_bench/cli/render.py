@@ -102,8 +102,16 @@ def record_lines(records: list[dict[str, Any]]) -> list[str]:
 
 def print_wide(console: Console, renderable: Any) -> None:
     """Print a table at its natural width even on a narrow (or non-terminal, 80-column) console."""
-    width = max(console.width, console.measure(renderable).maximum)
-    console.print(renderable, width=width, crop=False)
+    natural = console.measure(renderable, options=console.options.update_width(10_000)).maximum
+    if natural <= console.width:
+        console.print(renderable)
+        return
+    saved = console.width
+    console.width = natural  # rich caps print(width=...) at the console's width, so widen it briefly
+    try:
+        console.print(renderable, crop=False)
+    finally:
+        console.width = saved
 
 
 def report_tables(tables: list[Any]) -> list[Any]:
