@@ -21,3 +21,11 @@ def unpack_bits(text: str, n: int) -> np.ndarray:
     if flags.shape[0] != n:
         raise ValueError(f"packed flags hold {flags.shape[0]} values, expected {n}")
     return flags
+
+
+def unpack_labels(text: str, n: int) -> np.ndarray:
+    """Decode a record's ``predictions``: one uint8 class label per example."""
+    labels = np.frombuffer(base64.b64decode(text.encode("ascii")), dtype=np.uint8)
+    if labels.shape[0] != n:
+        raise ValueError(f"packed labels hold {labels.shape[0]} values, expected {n}")
+    return labels.astype(np.int64)

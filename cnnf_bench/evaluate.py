@@ -8,6 +8,7 @@ inference pass. Records already in the store are skipped unless forced.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import importlib.metadata
 import time
@@ -215,7 +216,7 @@ def evaluate_checkpoint(
     reach = getattr(attack, "reach", None)
     if callable(reach):
         extras["reach"] = float(reach())
-    notes = PROTOCOLS.get(request.protocol).limits(attack.name, attack.params()) if attack.name == "spsa" else []
+    notes = PROTOCOLS.get(request.protocol).limits(attack.name, attack.params())
     if notes:
         extras["limits"] = notes
     out = []
@@ -255,6 +256,7 @@ def _run_job(
     score = None if job.readout_for_score is None else _deployed(model, job.readout_for_score)
     gen = generator(request.attack_seed, device)
     flags: dict[str, list[torch.Tensor]] = {r: [] for _, r, _ in job.outputs}
+    predictions: dict[str, list[torch.Tensor]] = {r: [] for _, r, _ in job.outputs}
     max_linf = 0.0
     start = time.perf_counter()
     total = len(data)
@@ -268,7 +270,9 @@ def _run_job(
         with torch.no_grad():
             traj = model.run(x_adv)
             for readout, collected in flags.items():
-                collected.append((traj.readout(readout).argmax(1) == y).cpu())
+                predicted = traj.readout(readout).argmax(1)
+                predictions[readout].append(predicted.to(torch.uint8).cpu())
+                collected.append((predicted == y).cpu())
         correct_so_far += int(flags[job.outputs[0][1]][-1].sum())
         if callback is not None:
             done = min(lo + request.batch_size, total)
@@ -299,6 +303,7 @@ def _run_job(
     out = []
     for target, readout, ident in job.outputs:
         correct = torch.cat(flags[readout]).numpy()
+        labels = torch.cat(predictions[readout]).numpy()
         out.append(
             {
                 **base,
@@ -308,6 +313,7 @@ def _run_job(
                 "n": int(correct.shape[0]),
                 "n_correct": int(correct.sum()),
                 "correct": pack_bits(correct),
+                "predictions": base64.b64encode(labels.tobytes()).decode("ascii"),
             }
         )
     if callback is not None:

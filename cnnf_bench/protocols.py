@@ -39,6 +39,10 @@ class Protocol:
     def limits(self, attack: str, params: dict[str, Any]) -> list[str]:
         """Human-readable warnings about what these settings cannot do (printed, never hidden)."""
         notes = []
+        if attack in ("pgd", "transfer") and params.get("steps", 0) * params.get("step_size", 0) < params["eps"]:
+            notes.append(
+                f"{attack} with {params['steps']} steps of {params['step_size']:g} cannot travel eps {params['eps']:g}"
+            )
         if attack == "spsa":
             reach = min(params["eps"], params["nb_iter"] * params["lr"])
             if reach < params["eps"] - 1e-12:
@@ -66,8 +70,40 @@ class PaperProtocol(Protocol):
         return AttackDefaults({"eps": eps})
 
 
+class StrongProtocol(Protocol):
+    """Settings of a careful evaluation (evaluation-rigor.md): many steps, restarts, best iterates, budgets
+    that can be reached, score-based and ART attacks. Meant for every view (first, e2e, e2e-avg, bpda)."""
+
+    def defaults(self, attack: str, dataset: str) -> AttackDefaults:
+        eps = RECIPES[dataset].eps
+        pgd = {"eps": eps, "steps": 40, "step_size": eps / 8, "random_start": True, "restarts": 5, "track_best": True}
+        table: dict[str, dict[str, Any]] = {
+            "pgd": pgd,
+            "transfer": {**pgd, "restarts": 1, "track_best": False},
+            # lr eps/10 over 20 Adam steps can travel 2 eps: the whole budget is reachable
+            "spsa": {
+                "eps": eps,
+                "nb_iter": 20,
+                "lr": eps / 10,
+                "delta": 0.01,
+                "nb_sample": 128,
+                "max_batch_size": 64,
+                "loss": "margin",
+            },
+            "square": {"eps": eps, "max_iter": 1000, "p_init": 0.8, "nb_restarts": 1},
+            "apgd-ce": {"eps": eps, "max_iter": 100, "nb_random_init": 1},
+            "apgd-dlr": {"eps": eps, "max_iter": 100, "nb_random_init": 1},
+            "noise": {"eps": eps, "draws": 20},
+        }
+        return AttackDefaults(table.get(attack, {"eps": eps}))
+
+
 PROTOCOLS: Registry[Protocol] = Registry("protocol")
 PROTOCOLS.add("paper", PaperProtocol("paper", "the released CNN-F evaluation (PGD-7, SPSA-7, transfer PGD-7)"))
+PROTOCOLS.add(
+    "strong",
+    StrongProtocol("strong", "PGD-40 x5 restarts keeping the best iterate, SPSA-20 that reaches eps, Square, APGD"),
+)
 PROTOCOLS.add("custom", Protocol("custom", "the attack registry's defaults with the dataset's eps"))
 
 

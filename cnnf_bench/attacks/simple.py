@@ -1,4 +1,4 @@
-"""The clean "attack" (``none``) and the single-step FGSM (Goodfellow et al. 2015)."""
+"""The clean "attack" (``none``), random noise in the eps-ball (``noise``, check C12) and FGSM."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from cnnf_bench.attacks.base import ATTACKS, Attack, Forward
-from cnnf_bench.attacks.pgd import input_gradient
+from cnnf_bench.attacks.base import ATTACKS, Attack, Forward, _positive_int
+from cnnf_bench.attacks.pgd import input_gradient, uniform_start
 
 
 @ATTACKS.register("none")
@@ -30,6 +30,53 @@ class NoAttack(Attack):
         score: Forward | None = None,
     ) -> Tensor:
         return x.detach().clone()
+
+
+@ATTACKS.register("noise")
+@dataclass(frozen=True)
+class UniformNoise(Attack):
+    """Uniform noise in the L-inf eps-ball, ``draws`` times per example (the random baseline of check C12).
+
+    With a deployed ``score`` function an example keeps a draw that the model misclassifies, if any;
+    otherwise the last draw. Any gradient attack worth its name must do at least as well.
+    """
+
+    draws: int = 10
+
+    name: ClassVar[str] = "noise"
+    summary: ClassVar[str] = "uniform noise in the eps-ball, best of `draws` (random baseline, check C12)"
+    uses_view: ClassVar[bool] = False
+
+    def validate(self) -> None:
+        super().validate()
+        _positive_int(self.draws, "noise.draws")
+
+    def uses_score(self) -> bool:
+        return True
+
+    def run(
+        self,
+        forward: Forward,
+        x: Tensor,
+        y: Tensor,
+        generator: torch.Generator,
+        score: Forward | None = None,
+    ) -> Tensor:
+        x = x.detach()
+        best = x.clone()
+        fooled = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+        for _ in range(self.draws):
+            candidate = uniform_start(x, self.eps, generator)
+            if score is None:
+                best = candidate
+                continue
+            with torch.no_grad():
+                wrong = score(candidate).argmax(1) != y
+            new = wrong & ~fooled
+            best[new] = candidate[new]
+            best[~fooled & ~wrong] = candidate[~fooled & ~wrong]
+            fooled |= wrong
+        return best
 
 
 @ATTACKS.register("fgsm")

@@ -1,14 +1,18 @@
 """Targets (views): the function of the input that an attacker differentiates or queries.
 
 ``first`` is the first feedforward pass (the original ``forward_adv``); ``e2e`` unrolls all cycles and
-returns the last iteration's logits (the original ``run_cycles_adv``). Scoring always uses the deployed
-readout, whatever view produced the examples. For a model with cycles 0 every view is the same function.
+returns the last iteration's logits (the original ``run_cycles_adv``, attacked by the original even when
+the avg readout was deployed); ``e2e-avg`` differentiates the averaged logits that the avg readout
+deploys; ``bpda`` outputs the deployed logits but back-propagates through the first pass only (a
+straight-through estimator). Scoring always uses the deployed readout, whatever view produced the
+examples. For a model with cycles 0 every view is the same function.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import torch
 from torch import Tensor
 
 from cnnf_bench.registry import Registry
@@ -33,6 +37,25 @@ def _first(model: FeedbackNet) -> Forward:
 @_view("e2e", "unrolled through all cycles, last-iteration logits (original run_cycles_adv)")
 def _e2e(model: FeedbackNet) -> Forward:
     return model.e2e
+
+
+@_view("e2e-avg", "unrolled through all cycles, mean logits of all iterations (what the avg readout deploys)")
+def _e2e_avg(model: FeedbackNet) -> Forward:
+    def forward(x: Tensor) -> Tensor:
+        return model.run(x).readout("avg")
+
+    return forward
+
+
+@_view("bpda", "deployed logits forward, first-pass gradient backward (straight-through, Athalye et al. 2018)")
+def _bpda(model: FeedbackNet) -> Forward:
+    def forward(x: Tensor) -> Tensor:
+        first = model.first(x)
+        with torch.no_grad():
+            full = model(x)
+        return first + (full - first).detach()
+
+    return forward
 
 
 def view(model: FeedbackNet, name: str) -> Forward:
