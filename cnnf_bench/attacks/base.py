@@ -97,6 +97,26 @@ def _positive(value: float, where: str) -> None:
 ATTACKS: Registry[type[Attack]] = Registry("attack")
 
 
+class BestCandidate:
+    """Per example, the first candidate the deployed model misclassifies, else the latest one offered.
+
+    This is how restarts, best-iterate tracking (check C16) and repeated random draws pick what to
+    return: an example counts as broken as soon as any candidate broke it.
+    """
+
+    def __init__(self, x: Tensor) -> None:
+        self.best = x.detach().clone()
+        self.fooled = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+
+    def offer(self, candidate: Tensor, y: Tensor, score: Forward | None) -> None:
+        """Consider ``candidate``; with ``score`` None it simply replaces every not-yet-fooled example."""
+        keep = ~self.fooled
+        self.best[keep] = candidate.detach()[keep]
+        if score is not None:
+            with torch.no_grad():
+                self.fooled |= score(candidate).argmax(1) != y
+
+
 def check_adversarial(x_adv: Tensor, x: Tensor, eps: float, attack: str) -> float:
     """Check C17 on one batch: finite, in [0, 1], inside the eps-ball; return the max L-inf perturbation."""
     if x_adv.shape != x.shape:

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from cnnf_bench.attacks.base import ATTACKS, Attack, Forward, _positive_int
+from cnnf_bench.attacks.base import ATTACKS, Attack, BestCandidate, Forward, _positive_int
 from cnnf_bench.errors import ConfigError
 
 
@@ -108,26 +108,14 @@ class PGD(Attack):
     ) -> Tensor:
         assert self.step_size is not None
         x = x.detach()
-        best = x.clone()
-        fooled = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
-
-        def keep(candidate: Tensor) -> None:
-            if score is None:
-                return
-            with torch.no_grad():
-                wrong = score(candidate).argmax(1) != y
-            new = wrong & ~fooled
-            best[new] = candidate[new]
-            fooled.logical_or_(wrong)
-
+        tracker = BestCandidate(x)
         for _ in range(self.restarts):
             x_adv = uniform_start(x, self.eps, generator) if self.random_start and self.eps > 0 else x.clone()
             for _ in range(self.steps):
                 grad, _ = input_gradient(forward, x_adv, y)
                 x_adv = project_linf(x_adv + self.step_size * grad.sign(), x, self.eps)
                 if self.track_best:
-                    keep(x_adv)
-            if self.uses_score() and not self.track_best:
-                keep(x_adv)
-            best[~fooled] = x_adv[~fooled]
-        return best.detach()
+                    tracker.offer(x_adv, y, score)
+            if not self.track_best:
+                tracker.offer(x_adv, y, score if self.uses_score() else None)
+        return tracker.best

@@ -8,7 +8,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from cnnf_bench.attacks.base import ATTACKS, Attack, Forward, _positive_int
+from cnnf_bench.attacks.base import ATTACKS, Attack, BestCandidate, Forward, _positive_int
 from cnnf_bench.attacks.pgd import input_gradient, uniform_start
 
 
@@ -62,21 +62,10 @@ class UniformNoise(Attack):
         generator: torch.Generator,
         score: Forward | None = None,
     ) -> Tensor:
-        x = x.detach()
-        best = x.clone()
-        fooled = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+        tracker = BestCandidate(x)
         for _ in range(self.draws):
-            candidate = uniform_start(x, self.eps, generator)
-            if score is None:
-                best = candidate
-                continue
-            with torch.no_grad():
-                wrong = score(candidate).argmax(1) != y
-            new = wrong & ~fooled
-            best[new] = candidate[new]
-            best[~fooled & ~wrong] = candidate[~fooled & ~wrong]
-            fooled |= wrong
-        return best
+            tracker.offer(uniform_start(x.detach(), self.eps, generator), y, score)
+        return tracker.best
 
 
 @ATTACKS.register("fgsm")

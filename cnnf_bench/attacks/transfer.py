@@ -5,10 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-import torch
-from torch import Tensor
-
-from cnnf_bench.attacks.base import ATTACKS, Forward
+from cnnf_bench.attacks.base import ATTACKS
 from cnnf_bench.attacks.pgd import PGD
 
 
@@ -25,13 +22,3 @@ class Transfer(PGD):
     name: ClassVar[str] = "transfer"
     summary: ClassVar[str] = "PGD examples made on a source checkpoint (default: the CNN baseline, same seed)"
     needs_source: ClassVar[bool] = True
-
-    def run(
-        self,
-        forward: Forward,
-        x: Tensor,
-        y: Tensor,
-        generator: torch.Generator,
-        score: Forward | None = None,
-    ) -> Tensor:
-        return super().run(forward, x, y, generator, score)
