@@ -32,6 +32,9 @@ from typing import Any
 import numpy as np
 
 from cnnf_bench.bits import unpack_bits
+from cnnf_bench.checks.base import UNRELIABLE_CHECKS
+from cnnf_bench.checks.flags import RowFlags, row_flags
+from cnnf_bench.strength import evaluation_strength
 
 Record = Mapping[str, Any]
 
@@ -40,6 +43,7 @@ WORST_CASE = "Worst case"
 CLEAN = "Clean"
 TRANSFER = "Transfer"
 UNDEFINED = "-"
+UNRELIABLE_MARK = "†"
 
 DISPLAY_NAMES: dict[str, str] = {
     "none": "Clean",
@@ -110,6 +114,10 @@ class Table:
     cells: dict[tuple[str, str], Cell]
     notes: list[str] = field(default_factory=list)
     attack_columns: list[str] = field(default_factory=list)
+    #: per row: stored check verdicts and C10/C11 on the row's own columns (see cnnf_bench.checks.flags)
+    flags: dict[str, RowFlags] = field(default_factory=dict)
+    #: how strong the attacks were, from the records' parameters (see cnnf_bench.strength)
+    strength: str = ""
 
     def all_columns(self) -> list[str]:
         """Measured columns followed by the derived Min and Worst case columns (the rendering order)."""
@@ -118,6 +126,15 @@ class Table:
     def cell(self, row: str, column: str) -> Cell:
         """The cell at (row, column); an undefined cell if absent."""
         return self.cells.get((row, column), Cell())
+
+    def unreliable(self, row: str) -> bool:
+        """Whether a failed C6, C10, C11 or C13 marks the row's robust numbers as potentially unreliable."""
+        flags = self.flags.get(row)
+        return flags is not None and flags.unreliable
+
+    def row_label(self, row: str) -> str:
+        """The row name, with the "potentially unreliable" mark when flagged."""
+        return f"{row} {UNRELIABLE_MARK}" if self.unreliable(row) else row
 
 
 # --------------------------------------------------------------------------------------------- building
@@ -197,12 +214,14 @@ def _order_index(value: str, order: Sequence[str]) -> tuple[int, str]:
 
 
 def _base_order(attack: str, target: str) -> tuple[Any, ...]:
-    for rank, (paper_attack, paper_target) in enumerate(PAPER_COLUMNS):
-        if attack == paper_attack and (paper_target is None or paper_target == target):
-            return (rank,)
+    """The paper's attacks first (Clean, PGD, SPSA, Transfer), each with its views in TARGET_ORDER (first,
+    e2e, e2e-avg, bpda), then the other attacks in ATTACK_ORDER, then Noise (not an attack)."""
+    paper = tuple(dict.fromkeys(a for a, _ in PAPER_COLUMNS))
+    if attack in paper:
+        return (0, (paper.index(attack), ""), _order_index(target, TARGET_ORDER))
     if attack == "noise":  # not an attack: after every attack column
-        return (len(PAPER_COLUMNS) + 1, (0, ""), (0, ""))
-    return (len(PAPER_COLUMNS), _order_index(attack, ATTACK_ORDER), _order_index(target, TARGET_ORDER))
+        return (2, (0, ""), (0, ""))
+    return (1, _order_index(attack, ATTACK_ORDER), _order_index(target, TARGET_ORDER))
 
 
 def _value_text(value: Any) -> str:
@@ -420,7 +439,9 @@ def _group_records(records: Sequence[Record]) -> dict[tuple[str, str, float], li
     return groups
 
 
-def _build_table(dataset: str, protocol: str, eps: float, records: Sequence[Record]) -> Table:
+def _build_table(
+    dataset: str, protocol: str, eps: float, records: Sequence[Record], checks: Sequence[Record] = ()
+) -> Table:
     notes: list[str] = []
     column_labels, columns, attack_label_set = _column_labels(records)
     if CLEAN not in columns and not any(c.startswith(f"{CLEAN} [") for c in columns):
@@ -438,6 +459,7 @@ def _build_table(dataset: str, protocol: str, eps: float, records: Sequence[Reco
     rows = [row_labels[key] for key in row_keys]
 
     cells: dict[tuple[str, str], Cell] = {}
+    flags: dict[str, RowFlags] = {}
     for key in row_keys:
         row = row_labels[key]
         if len(kwargs_by_row[key]) > 1:
@@ -449,15 +471,52 @@ def _build_table(dataset: str, protocol: str, eps: float, records: Sequence[Reco
         cells[(row, MIN)] = _min_cell(row_cells, attack_columns)
         attack_records = {c: row_records[c] for c in attack_columns if row_records.get(c)}
         cells[(row, WORST_CASE)] = _worst_case_cell(row, attack_records, notes)
+        flags[row] = row_flags(attack_records, checks, key.cnn, [r for rs in row_records.values() for r in rs])
     for limit in sorted({str(note) for r in records for note in (r.get("extras") or {}).get("limits", [])}):
         notes.append(f"Limit: {limit}.")
-    return Table(dataset, protocol, eps, rows, columns, cells, notes, attack_columns)
+    strength = evaluation_strength(records)
+    return Table(dataset, protocol, eps, rows, columns, cells, notes, attack_columns, flags, strength)
 
 
-def build_tables(records: Sequence[Record]) -> list[Table]:
-    """The paper's tables from deduplicated result records, one per (dataset, protocol, eps), sorted."""
+def build_tables(records: Sequence[Record], checks: Sequence[Record] = ()) -> list[Table]:
+    """The paper's tables from deduplicated result records, one per (dataset, protocol, eps), sorted.
+
+    ``checks`` are stored check verdicts (``cnnf-bench check``); with or without them, each row is also
+    checked for C10 and C11 on its own columns. Rows with a failed C6, C10, C11 or C13 are marked.
+    """
     groups = _group_records(records)
-    return [_build_table(*key, groups[key]) for key in sorted(groups)]
+    return [_build_table(*key, groups[key], checks) for key in sorted(groups)]
+
+
+def flag_lines(table: Table) -> list[str]:
+    """The "Flags" section of a table: per row, its warned/failed checks (plain text, one line per row)."""
+    lines = []
+    for row in table.rows:
+        flags = table.flags.get(row, RowFlags())
+        if flags.flags:
+            head = f"{row}: "
+            if flags.unreliable:
+                head += f"potentially unreliable (failed {', '.join(flags.failed_unreliable())}). "
+            items = [
+                f"{f.check} {f.verdict.value}{' (table)' if f.origin == 'table' else ''}, {f.text}" for f in flags.flags
+            ]
+            lines.append(head + "; ".join(items) + ".")
+        else:
+            stored = f"{flags.stored} stored checks passed" if flags.stored else "no stored checks (`cnnf-bench check`)"
+            columns = "/".join(flags.on_columns)
+            on_columns = (
+                f"{columns} {'hold' if len(flags.on_columns) > 1 else 'holds'} on the columns" if columns else ""
+            )
+            lines.append(f"{row}: no warnings; " + "; ".join(p for p in (stored, on_columns) if p) + ".")
+    return lines
+
+
+def flags_legend() -> str:
+    """What the unreliable mark and the Flags section mean."""
+    return (
+        f"{UNRELIABLE_MARK} potentially unreliable: a failed {', '.join(UNRELIABLE_CHECKS)} "
+        "(stored by `cnnf-bench check`, or C10/C11 evaluated on the table's own columns); see docs/checks.md."
+    )
 
 
 # -------------------------------------------------------------------------------------------- rendering
@@ -554,6 +613,8 @@ def to_markdown(tables: Sequence[Table]) -> str:
         majority = majority_runs(table)
         columns = table.all_columns()
         lines = [f"### {table_title(table)}", "", caption(table), ""]
+        if table.strength:
+            lines.extend([f"Evaluation strength: {table.strength}.", ""])
         lines.append("| | " + " | ".join(_md_escape(c) for c in columns) + " |")
         lines.append("|---|" + "---|" * len(columns))
         for row in table.rows:
@@ -562,10 +623,14 @@ def to_markdown(tables: Sequence[Table]) -> str:
             for column in columns:
                 text = _rendered(table, row, column, majority)
                 values.append(f"**{text}**" if column == source else text)
-            lines.append(f"| {_md_escape(row)} | " + " | ".join(values) + " |")
+            lines.append(f"| {_md_escape(table.row_label(row))} | " + " | ".join(values) + " |")
         if table.notes:
             lines.append("")
             lines.extend(f"- {note}" for note in table.notes)
+        lines.extend(["", "**Flags**", ""])
+        lines.extend(f"- {_md_escape(line)}" for line in flag_lines(table))
+        if any(table.unreliable(row) for row in table.rows):
+            lines.extend(["", flags_legend()])
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + ("\n" if parts else "")
 
@@ -624,6 +689,9 @@ def to_latex(tables: Sequence[Table]) -> str:
         majority = majority_runs(table)
         columns = table.all_columns()
         lines = [f"% {table_title(table)}", f"% {caption(table)}"]
+        if table.strength:
+            lines.append(f"% Evaluation strength: {table.strength}.")
+        lines.extend(f"% Flags: {line}" for line in flag_lines(table))
         lines.append(r"\begin{tabular}{l" + "c" * len(columns) + "}")
         lines.append(r"\toprule")
         lines.append(" & " + " & ".join(latex_escape(c) for c in columns) + r" \\")
@@ -639,7 +707,8 @@ def to_latex(tables: Sequence[Table]) -> str:
                     values.append(r"\textbf{" + text + "}")
                 else:
                     values.append(text)
-            lines.append(latex_escape(row) + " & " + " & ".join(values) + r" \\")
+            label = latex_escape(row) + (r"$^\dagger$" if table.unreliable(row) else "")
+            lines.append(label + " & " + " & ".join(values) + r" \\")
         lines.append(r"\bottomrule")
         lines.append(r"\end{tabular}")
         parts.append("\n".join(lines))

@@ -12,9 +12,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from cnnf_bench.checks.base import CheckSettings
 from cnnf_bench.config import (
     ModelConfig,
     RunConfig,
+    TrainConfig,
     coerce_value,
     load_yaml,
     resolve,
@@ -35,7 +37,7 @@ SUITE_KEYS = (
     "evaluation",
     "attacks",
 )
-EVAL_KEYS = ("protocol", "n", "subset_seed", "attack_seeds", "batch_size", "readouts", "targets")
+EVAL_KEYS = ("protocol", "n", "subset_seed", "attack_seeds", "batch_size", "readouts", "targets", "checks")
 ATTACK_KEYS = ("attack", "targets", "readouts", "params", "n", "eps", "models", "cycles", "protocol", "batch_size")
 
 
@@ -49,10 +51,21 @@ class AttackEntry:
     readouts: tuple[str, ...] | None = None
     n: int | None = None
     eps: tuple[float, ...] = ()
-    models: tuple[str, ...] = ()
+    models: tuple[ModelConfig, ...] = ()
     cycles: tuple[int | None, ...] = (None,)
     protocol: str | None = None
     batch_size: int | None = None
+
+    def applies_to(self, cfg: RunConfig) -> bool:
+        """Whether the entry runs on a resolved run config: no ``models`` filter, or a filter entry with
+        the same name whose given knobs (e.g. ``cycles``) all match, so one CNN-F-k can be singled out."""
+        if not self.models:
+            return True
+        return any(
+            m.name == cfg.model.name
+            and all(getattr(m, k) in (None, getattr(cfg.model, k)) for k in ("cycles", "ind", "eta", "readout"))
+            for m in self.models
+        )
 
 
 @dataclass(frozen=True)
@@ -76,13 +89,18 @@ class Suite:
     targets: tuple[str, ...] = ("first",)
     attacks: tuple[AttackEntry, ...] = ()
     description: str = ""
+    #: per entry of ``models``, its ``train`` overrides (e.g. ``{"mode": "noise"}``); empty: none at all
+    model_train: tuple[dict[str, Any], ...] = ()
+    #: run the automatic checks on every checkpoint with these settings (``evaluation.checks``); None: don't
+    checks: CheckSettings | None = None
 
     def run_configs(self) -> list[RunConfig]:
         """Resolved training configs of every (model, seed), CNN baselines first (transfer sources)."""
         out = []
-        for model in self.models:
+        for i, model in enumerate(self.models):
+            train = replace(self.config.train, **self.model_train[i]) if self.model_train else self.config.train
             for seed in self.seeds:
-                out.append(resolve(replace(self.config, model=model, seed=seed)))
+                out.append(resolve(replace(self.config, model=model, train=train, seed=seed)))
         return sorted(out, key=lambda c: (c.model.cycles != 0, self.models.index(_find(self.models, c)), c.seed))
 
     def checkpoint(self, cfg: RunConfig) -> Path:
@@ -122,6 +140,47 @@ def _model(entry: Any, where: str) -> ModelConfig:
     return section_from_mapping(ModelConfig, entry, where)  # type: ignore[no-any-return]
 
 
+def _model_train(entry: Any, where: str) -> tuple[ModelConfig, dict[str, Any]]:
+    """A ``models`` entry: a name, or a mapping of model knobs with optional ``train`` overrides."""
+    import typing
+    from dataclasses import fields
+
+    if not isinstance(entry, dict) or "train" not in entry:
+        return _model(entry, where), {}
+    train = entry["train"]
+    if not isinstance(train, dict):
+        raise ConfigError(f"{where}.train must be a mapping")
+    names = tuple(f.name for f in fields(TrainConfig))
+    _check_keys(train, names, f"{where}.train")
+    hints = typing.get_type_hints(TrainConfig)
+    overrides = {k: coerce_value(v, hints[k], f"{where}.train.{k}") for k, v in train.items()}
+    return _model({k: v for k, v in entry.items() if k != "train"}, where), overrides
+
+
+def _checks(value: Any, where: str) -> CheckSettings | None:
+    """``evaluation.checks``: true (default settings), false / absent, or a mapping of check settings."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return CheckSettings()
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be true, false or a mapping of check settings")
+    return CheckSettings.from_mapping(value, where)
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def param_grid(params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every combination of an attack entry's list-valued parameters (e.g. corruption ``kind`` x
+    ``severity``), in the listed order; scalar parameters are shared by all."""
+    import itertools
+
+    lists = {k: v for k, v in params.items() if isinstance(v, list)}
+    return [{**params, **dict(zip(lists, combo, strict=True))} for combo in itertools.product(*lists.values())]
+
+
 def _attack(entry: Any, where: str) -> AttackEntry:
     if isinstance(entry, str):
         entry = {"attack": entry}
@@ -138,7 +197,9 @@ def _attack(entry: Any, where: str) -> AttackEntry:
         readouts=_tuple(entry["readouts"], str, f"{where}.readouts") if "readouts" in entry else None,
         n=coerce_value(entry.get("n"), int | None, f"{where}.n"),
         eps=_tuple(entry["eps"], float, f"{where}.eps") if "eps" in entry else (),
-        models=_tuple(entry["models"], str, f"{where}.models") if "models" in entry else (),
+        models=tuple(_model(m, f"{where}.models[{i}]") for i, m in enumerate(_list(entry["models"])))
+        if "models" in entry
+        else (),
         cycles=_tuple(entry["cycles"], int, f"{where}.cycles") if "cycles" in entry else (None,),
         protocol=coerce_value(entry.get("protocol"), str | None, f"{where}.protocol"),
         batch_size=coerce_value(entry.get("batch_size"), int | None, f"{where}.batch_size"),
@@ -168,6 +229,7 @@ def load_suite(path: Path) -> Suite:
     attacks = data.get("attacks") or []
     if not isinstance(attacks, list):
         raise ConfigError(f"{where}.attacks must be a list")
+    model_entries = [_model_train(m, f"{where}.models[{i}]") for i, m in enumerate(models)]
     suite = Suite(
         name=name,
         path=Path(path),
@@ -175,7 +237,7 @@ def load_suite(path: Path) -> Suite:
         results=Path(coerce_value(data.get("results", f"results/{name}.jsonl"), str, f"{where}.results")),
         report=Path(coerce_value(data.get("report", f"reports/{name}"), str, f"{where}.report")),
         seeds=_tuple(data.get("seeds", [0]), int, f"{where}.seeds"),
-        models=tuple(_model(m, f"{where}.models[{i}]") for i, m in enumerate(models)),
+        models=tuple(model for model, _ in model_entries),
         config=config,
         protocol=coerce_value(evaluation.get("protocol", "paper"), str, f"{where}.evaluation.protocol"),
         n=coerce_value(evaluation.get("n", 1000), int | None, f"{where}.evaluation.n"),
@@ -188,6 +250,8 @@ def load_suite(path: Path) -> Suite:
         targets=_tuple(evaluation.get("targets", ["first"]), str, f"{where}.evaluation.targets"),
         attacks=tuple(_attack(a, f"{where}.attacks[{i}]") for i, a in enumerate(attacks)),
         description=str(data.get("description", "")),
+        model_train=tuple(train for _, train in model_entries) if any(t for _, t in model_entries) else (),
+        checks=_checks(evaluation.get("checks"), f"{where}.evaluation.checks"),
     )
     PROTOCOLS.get(suite.protocol)
     for entry in suite.attacks:
@@ -217,9 +281,12 @@ def run_suite(
     on_event: Callable[[SuiteEvent], None] | None = None,
     train_callback: Callable[[Any], None] | None = None,
     eval_callback: Callable[[Any], None] | None = None,
+    check_callback: Callable[[Any], None] | None = None,
 ) -> list[Any]:
-    """Train what is missing, evaluate what is not stored, write the report; return the report tables."""
+    """Train what is missing, evaluate what is not stored, run the checks (``suite.checks``), write the
+    report; return the report tables."""
     from cnnf_bench.checkpoint import atomic_write_bytes
+    from cnnf_bench.checks.base import default_checks_store
     from cnnf_bench.evaluate import EvalRequest, evaluate_checkpoint
     from cnnf_bench.report import build_tables, to_csv, to_markdown
     from cnnf_bench.results import ResultsStore
@@ -242,14 +309,14 @@ def run_suite(
         path = suite.checkpoint(cfg)
         spec = MODELS.get(cfg.model.name)
         for entry in suite.attacks:
-            if entry.models and cfg.model.name not in entry.models:
+            if not entry.applies_to(cfg):
                 continue
             if entry.attack == "transfer" and spec.baseline is None:
                 continue  # the paper's "-": a CNN is not attacked by transfer from itself
-            for eps in entry.eps or (None,):
+            for grid_params, eps in ((g, e) for g in param_grid(entry.params) for e in entry.eps or (None,)):
                 for cycles in entry.cycles:
                     for attack_seed in suite.attack_seeds:
-                        params = dict(entry.params)
+                        params = dict(grid_params)
                         if eps is not None:
                             params["eps"] = eps
                         request = EvalRequest(
@@ -268,7 +335,19 @@ def run_suite(
                         emit("evaluate", label)
                         records = evaluate_checkpoint(path, request, store, device, data_dir, callback=eval_callback)
                         emit("evaluated", label, records=records)
-    tables = build_tables(store.latest())
+        if suite.checks is not None:
+            from cnnf_bench.checks.runner import check_checkpoint
+
+            checks_store = ResultsStore(default_checks_store(suite.results))
+            readouts = (suite.readouts or (None,)) if cfg.model.cycles else (None,)
+            for readout in readouts:
+                label = f"{run_name(cfg)}: checks" + (f" [{readout}]" if readout else "")
+                emit("check", label)
+                results, computed = check_checkpoint(
+                    path, suite.checks, readout, checks_store, device, data_dir, callback=check_callback
+                )
+                emit("checked", label, results=results, computed=computed)
+    tables = build_tables(store.latest(), ResultsStore(default_checks_store(suite.results)).latest())
     suite.report.parent.mkdir(parents=True, exist_ok=True)
     markdown = suite.report.with_suffix(".md")
     csv = suite.report.with_suffix(".csv")

@@ -108,13 +108,18 @@ class BestCandidate:
         self.best = x.detach().clone()
         self.fooled = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
 
-    def offer(self, candidate: Tensor, y: Tensor, score: Forward | None) -> None:
-        """Consider ``candidate``; with ``score`` None it simply replaces every not-yet-fooled example."""
-        keep = ~self.fooled
-        self.best[keep] = candidate.detach()[keep]
+    def offer(self, candidate: Tensor, y: Tensor, score: Forward | None, rows: Tensor | None = None) -> None:
+        """Consider ``candidate``; with ``score`` None it simply replaces every not-yet-fooled example.
+
+        With ``rows`` (indices), ``candidate`` and ``y`` hold only those examples.
+        """
+        if rows is None:
+            rows = torch.arange(self.best.shape[0], device=self.best.device)
+        keep = ~self.fooled[rows]
+        self.best[rows[keep]] = candidate.detach()[keep]
         if score is not None:
             with torch.no_grad():
-                self.fooled |= score(candidate).argmax(1) != y
+                self.fooled[rows[score(candidate).argmax(1) != y]] = True
 
 
 def check_adversarial(x_adv: Tensor, x: Tensor, eps: float, attack: str) -> float:

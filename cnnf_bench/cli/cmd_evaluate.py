@@ -82,12 +82,20 @@ def evaluate(
     all_images: Annotated[bool, typer.Option("--all", help="Use the whole test split.")] = False,
     subset_seed: Annotated[int, typer.Option(help="Seed of the fixed evaluation subset.")] = 0,
     seed: Annotated[int, typer.Option("--seed", help="Attack seed.")] = 0,
-    protocol: Annotated[str, typer.Option(help="Defaults family: paper (the original's) or custom.")] = "paper",
+    protocol: Annotated[
+        str, typer.Option(help="Defaults family: paper (the original's), strong (evaluation-rigor) or custom.")
+    ] = "paper",
     cycles: Annotated[int | None, typer.Option(help="Test-time feedback cycles (default: the model's).")] = None,
     source: Annotated[Path | None, typer.Option(help="Transfer source checkpoint (default: the CNN baseline).")] = None,
     batch_size: Annotated[int, typer.Option(help="Images per attack batch.")] = 250,
     results: ResultsOpt = DEFAULT_RESULTS,
     force: Annotated[bool, typer.Option("--force", help="Run and store even if the store has it.")] = False,
+    checks: Annotated[
+        bool, typer.Option("--checks", help="Then run the automatic checks on the checkpoint (see `check`).")
+    ] = False,
+    check_setting: Annotated[
+        list[str] | None, typer.Option("--check-setting", help="A setting of --checks, key=value (e.g. n=100).")
+    ] = None,
     device: DeviceOpt = Device.auto,
     data_dir: DataDirOpt = None,
 ) -> None:
@@ -104,8 +112,10 @@ def evaluate(
     if batch_size < 1:
         raise UsageError(f"--batch-size must be >= 1, got {batch_size}")
     from cnnf_bench.attacks import ATTACKS
+    from cnnf_bench.checks.base import CheckSettings
 
     ATTACKS.get(attack)
+    settings = CheckSettings.from_mapping(parse_params(check_setting or []), "--check-setting")
     request = EvalRequest(
         attack=attack,
         params=attack_overrides(attack, eps, steps, step_size, restarts, param or []),
@@ -129,7 +139,21 @@ def evaluate(
         console.print(f"[yellow]warning:[/] {warning}")
     if not records:
         console.print(f"already in {results} (use --force to run again)")
-        return
-    for line in record_lines(records):
-        console.print(line, highlight=False)
-    console.print(f"stored in {results}")
+    else:
+        for line in record_lines(records):
+            console.print(line, highlight=False)
+        console.print(f"stored in {results}")
+    if checks:
+        from cnnf_bench.checks.base import default_checks_store
+        from cnnf_bench.cli.render_checks import run_and_show
+
+        readouts: list[str | None] = list(readout) if readout else [None]
+        run_and_show(
+            console,
+            checkpoint,
+            settings,
+            readouts,
+            default_checks_store(results),
+            resolve_device(device.value),
+            data_dir,
+        )

@@ -33,9 +33,14 @@ def report(
     results: ResultsOpt = DEFAULT_RESULTS,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="markdown, csv or latex.")] = Format.markdown,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the report here (else the terminal).")] = None,
+    checks: Annotated[
+        Path | None,
+        typer.Option("--checks", help="Check verdicts (default: checks.jsonl beside --results).", show_default=False),
+    ] = None,
 ) -> None:
     """Emit the paper's tables (Clean, per-attack, Min, per-example Worst case; mean ± std over seeds)."""
     from cnnf_bench.checkpoint import atomic_write_bytes
+    from cnnf_bench.checks.base import default_checks_store
     from cnnf_bench.cli.render import print_wide, report_tables
     from cnnf_bench.errors import ResultsError
     from cnnf_bench.report import build_tables
@@ -47,7 +52,11 @@ def report(
     records = store.latest()
     for warning in store.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
-    tables = build_tables(records)
+    checks_store = ResultsStore(checks or default_checks_store(results))
+    verdicts = checks_store.latest()
+    for warning in checks_store.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+    tables = build_tables(records, verdicts)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(out, render(tables, fmt).encode())

@@ -118,7 +118,7 @@ def report_tables(tables: list[Any]) -> list[Any]:
     """Rich renderings of :class:`cnnf_bench.report.Table` objects (caption and notes included)."""
     from rich.table import Table as RichTable
 
-    from cnnf_bench.report import MIN, caption, format_cell, majority_runs, table_title
+    from cnnf_bench.report import MIN, caption, flag_lines, flags_legend, format_cell, majority_runs, table_title
 
     out: list[Any] = []
     for table in tables:
@@ -136,9 +136,22 @@ def report_tables(tables: list[Any]) -> list[Any]:
                 if cell.defined and majority is not None and cell.n_runs != majority:
                     text += f" (n={cell.n_runs})"
                 values.append(f"[bold]{text}[/]" if column == source else text)
-            rich.add_row(row, *values)
+            label = table.row_label(row)
+            rich.add_row(f"[red]{escape(label)}[/]" if table.unreliable(row) else escape(label), *values)
         out.append(rich)
         out.append(f"[dim]{escape(caption(table))}[/]")
+        if table.strength:
+            out.append(f"[dim]Evaluation strength: {escape(table.strength)}.[/]")
         for note in table.notes:
             out.append(f"[dim]- {escape(note)}[/]")
+        out.append("[bold]Flags[/]")
+        for line, row in zip(flag_lines(table), table.rows, strict=True):
+            colour = (
+                "red"
+                if table.unreliable(row)
+                else ("yellow" if table.flags.get(row) and table.flags[row].flags else "dim")
+            )
+            out.append(f"[{colour}]- {escape(line)}[/]")
+        if any(table.unreliable(row) for row in table.rows):
+            out.append(f"[red]{escape(flags_legend())}[/]")
     return out
