@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from cnnf_bench.classes import CLASS_NAMES
 from cnnf_bench.errors import DataError
 from cnnf_bench.registry import Registry
 
@@ -200,18 +201,7 @@ DATASETS.add(
         name="fmnist",
         num_classes=10,
         shape=(1, 28, 28),
-        classes=(
-            "T-shirt/top",
-            "Trouser",
-            "Pullover",
-            "Dress",
-            "Coat",
-            "Sandal",
-            "Shirt",
-            "Sneaker",
-            "Bag",
-            "Ankle boot",
-        ),
+        classes=CLASS_NAMES["fmnist"],
         loader=_load_fashion,
         how_to_get="apt-get install dataset-fashion-mnist",
     ),
@@ -278,7 +268,7 @@ DATASETS.add(
         name="cifar10",
         num_classes=10,
         shape=(3, 32, 32),
-        classes=("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+        classes=CLASS_NAMES["cifar10"],
         loader=_load_cifar,
         how_to_get="--data-dir with cifar-10-batches-py",
     ),

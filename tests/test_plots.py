@@ -17,9 +17,9 @@ import pytest
 from typer.testing import CliRunner
 
 from cnnf_bench.bits import pack_bits
+from cnnf_bench.classes import CLASS_NAMES
 from cnnf_bench.cli import app
 from cnnf_bench.plots import make_figures
-from cnnf_bench.plots.confusion import CLASS_NAMES
 from cnnf_bench.plots.data import accuracy, series_key, series_labels
 from cnnf_bench.plots.figure import new_figure, save
 

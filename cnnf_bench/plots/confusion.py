@@ -18,6 +18,7 @@ import numpy as np
 from matplotlib.patches import Rectangle
 
 from cnnf_bench.bits import unpack_labels
+from cnnf_bench.classes import CLASS_NAMES
 from cnnf_bench.errors import CnnfBenchError
 from cnnf_bench.plots.data import (
     Record,
@@ -35,22 +36,6 @@ from cnnf_bench.plots.figure import PlotResult, new_figure, save, slug, unique_s
 #: (dataset, subset seed) -> labels of the whole test split in the order of the fixed evaluation permutation
 LabelSource = Callable[[str, int], np.ndarray]
 
-#: class names for axis labels (kept equal to cnnf_bench.data's, which imports torch; a test checks)
-CLASS_NAMES: dict[str, tuple[str, ...]] = {
-    "fmnist": (
-        "T-shirt/top",
-        "Trouser",
-        "Pullover",
-        "Dress",
-        "Coat",
-        "Sandal",
-        "Shirt",
-        "Sneaker",
-        "Bag",
-        "Ankle boot",
-    ),
-    "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
-}
 #: view-free conditions whose predictions make confusion matrices
 CONDITIONS = ("none", "noise")
 CSV_HEADER = ("dataset", "condition", "model", "true_class", "predicted_class", "count", "fraction_of_true", "runs")

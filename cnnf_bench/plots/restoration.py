@@ -18,8 +18,8 @@ from typing import Any
 
 from matplotlib.patches import Patch
 
+from cnnf_bench.classes import CLASS_NAMES
 from cnnf_bench.errors import UsageError
-from cnnf_bench.plots.confusion import CLASS_NAMES
 from cnnf_bench.plots.data import Record, trained_cycles
 from cnnf_bench.plots.figure import PlotResult, new_figure, save, slug, unique_stem, write_csv
 
