@@ -148,6 +148,8 @@ class _RowKey:
     trained_cycles: int
     test_cycles: int
     readout: str | None  # None for CNN rows: the readout is irrelevant without feedback
+    #: the other model settings (eta, ind, ...) as canonical JSON; "" for CNN rows (no feedback to set)
+    settings: str = ""
 
 
 @dataclass(frozen=True)
@@ -166,9 +168,17 @@ def _trained_cycles(record: Record) -> int:
     return int(cycles) if cycles is not None else 0
 
 
+#: model settings that a row key holds in its own fields
+_ROW_FIELDS = ("cycles", "readout")
+#: model settings that only matter with feedback cycles
+_FEEDBACK_SETTINGS = ("eta", "ind", "readout")
+
+
 def _row_key(record: Record) -> _RowKey:
     trained = _trained_cycles(record)
     cnn = trained == 0
+    kwargs: Mapping[str, Any] = record.get("model_kwargs") or {}
+    settings = "" if cnn else _canonical({k: v for k, v in kwargs.items() if k not in _ROW_FIELDS})
     return _RowKey(
         cnn=cnn,
         model=str(record["model"]),
@@ -176,6 +186,7 @@ def _row_key(record: Record) -> _RowKey:
         trained_cycles=trained,
         test_cycles=int(record.get("cycles", trained)),
         readout=None if cnn else str(record.get("readout")),
+        settings=settings,
     )
 
 
@@ -285,6 +296,9 @@ def _row_labels(keys: Iterable[_RowKey]) -> dict[_RowKey, str]:
         many_models = len({k.model for k in kind_keys}) > 1
         many_modes = len({k.train_mode for k in kind_keys}) > 1
         many_trained = len({k.trained_cycles for k in kind_keys}) > 1
+        settings = {k.settings: json.loads(k.settings) if k.settings else {} for k in kind_keys}
+        names = sorted({name for values in settings.values() for name in values})
+        differing = [n for n in names if len({_canonical(v.get(n)) for v in settings.values()}) > 1]
         for key in kind_keys:
             inner = [] if key.cnn else [str(key.readout)]
             if key.test_cycles != key.trained_cycles:
@@ -299,6 +313,7 @@ def _row_labels(keys: Iterable[_RowKey]) -> dict[_RowKey, str]:
                 extra.append(key.train_mode or "unknown training")
             if many_trained:
                 extra.append(f"trained T={key.trained_cycles}")
+            extra.extend(f"{n}={_value_text(settings[key.settings].get(n, '-'))}" for n in differing)
             if extra:
                 label += f" ({', '.join(extra)})"
             labels[key] = label
@@ -307,7 +322,7 @@ def _row_labels(keys: Iterable[_RowKey]) -> dict[_RowKey, str]:
 
 def _row_order(key: _RowKey) -> tuple[Any, ...]:
     readout = (0, "") if key.cnn else (1, *_order_index(str(key.readout), READOUT_ORDER))
-    return (readout, key.model, key.train_mode, key.trained_cycles, key.test_cycles)
+    return (readout, key.model, key.train_mode, key.trained_cycles, key.test_cycles, key.settings)
 
 
 def _run_id(record: Record) -> str:
@@ -453,7 +468,10 @@ def _build_table(
     for record in records:
         key = _row_key(record)
         by_row[key][column_labels[_column_key(record)]].append(record)
-        kwargs_by_row[key].add(_canonical(record.get("model_kwargs") or {}))
+        kwargs = dict(record.get("model_kwargs") or {})
+        if key.cnn:  # settings of the feedback mean nothing without cycles
+            kwargs = {k: v for k, v in kwargs.items() if k not in _FEEDBACK_SETTINGS}
+        kwargs_by_row[key].add(_canonical(kwargs))
     row_labels = _row_labels(by_row)
     row_keys = sorted(by_row, key=_row_order)
     rows = [row_labels[key] for key in row_keys]

@@ -293,6 +293,17 @@ def test_rows_are_disambiguated_by_model_and_test_cycles() -> None:
     check(table.cell("CNN (cnn-fmnist)", "PGD (first)"), 0.625, 0.25 / SQRT2)
 
 
+def test_rows_are_split_by_other_model_settings_such_as_eta() -> None:
+    other = make_record("00000000", cnnf=True, seed=0, attack="pgd", target="first", sha="e" * 9)
+    other["model_kwargs"] = {**other["model_kwargs"], "eta": 0.3}
+    cnn = make_record("10000000", cnnf=False, seed=0, attack="pgd", target="first", sha="c" * 9)
+    cnn["model_kwargs"] = {**cnn["model_kwargs"], "eta": 0.3}  # no feedback: eta does not split CNN rows
+    table = single_table([*paper_records(), other, cnn])
+    assert table.rows == ["CNN", "CNN-F (last) (eta=0.1)", "CNN-F (last) (eta=0.3)", "CNN-F (avg)"]
+    check(table.cell("CNN-F (last) (eta=0.3)", "PGD (first)"), 0.0, None, n_runs=1)
+    assert not any("mixes model settings" in note for note in table.notes)
+
+
 def test_groups_are_sorted_by_dataset_protocol_eps() -> None:
     records = paper_records()
     wide = [dict(r, eps=0.2, params=dict(r["params"], eps=0.2)) for r in records if r["attack"] != "none"]
