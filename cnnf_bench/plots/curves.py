@@ -34,12 +34,12 @@ from cnnf_bench.plots.data import (
     targets_text,
 )
 from cnnf_bench.plots.figure import (
-    PALETTE,
     PlotResult,
     integer_ticks,
     new_figure,
     percent,
     save,
+    series_style,
     slug,
     unique_stem,
     write_csv,
@@ -186,9 +186,8 @@ def _draw(lines: Sequence[Line], xlabel: str, path: Path, title: str, integer_x:
         ys = [percent(p.stat.mean) for p in line.points]
         errs = [percent(p.stat.std) for p in line.points]
         style = "--" if line.label == "clean" else "-"
-        ax.errorbar(
-            xs, ys, yerr=errs, marker="o", ms=4, capsize=3, ls=style, label=line.label, color=PALETTE[i % len(PALETTE)]
-        )
+        color, marker = series_style(i)
+        ax.errorbar(xs, ys, yerr=errs, marker=marker, ms=4, capsize=3, ls=style, label=line.label, color=color)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(-2, 102)

@@ -22,6 +22,13 @@ from matplotlib.figure import Figure
 DPI = 110
 #: one colour per series, in a fixed order so the same model keeps its colour across figures
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22")
+#: markers that tell lines apart once the palette's colours repeat
+MARKERS = ("o", "s", "^", "D", "v", "P")
+
+
+def series_style(i: int) -> tuple[str, str]:
+    """Colour and marker of the i-th line: a colour per line, then a new marker each time the colours repeat."""
+    return PALETTE[i % len(PALETTE)], MARKERS[(i // len(PALETTE)) % len(MARKERS)]
 
 
 @dataclass

@@ -18,7 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from cnnf_bench.plots.data import Record, SeriesKey, seeds_text, series_key, series_labels
-from cnnf_bench.plots.figure import PALETTE, PlotResult, integer_ticks, new_figure, save, slug, unique_stem, write_csv
+from cnnf_bench.plots.figure import (
+    PlotResult,
+    integer_ticks,
+    new_figure,
+    save,
+    series_style,
+    slug,
+    unique_stem,
+    write_csv,
+)
 
 METRICS = (("loss", "training loss (epoch mean)", 1.0), ("test_acc", "clean test accuracy (%)", 100.0))
 CSV_HEADER = (
@@ -122,7 +131,7 @@ def training_curves(
         fig, axes = new_figure(len(METRICS), size=(5.6, 4.2))
         rows = []
         for i, key in enumerate(sorted(by_series)):
-            color = PALETTE[i % len(PALETTE)]
+            color, marker = series_style(i)
             for ax, (metric, _, scale) in zip(axes, METRICS, strict=True):
                 per_epoch: dict[int, list[float]] = defaultdict(list)
                 for run in by_series[key]:
@@ -134,7 +143,7 @@ def training_curves(
                     continue
                 means = [statistics.fmean(per_epoch[e]) for e in epochs]
                 stds = [statistics.stdev(per_epoch[e]) if len(per_epoch[e]) > 1 else None for e in epochs]
-                ax.plot(epochs, [scale * v for v in means], marker="o", ms=3, color=color, label=labels[key])
+                ax.plot(epochs, [scale * v for v in means], marker=marker, ms=3, color=color, label=labels[key])
                 low = [scale * (m - (s or 0.0)) for m, s in zip(means, stds, strict=True)]
                 high = [scale * (m + (s or 0.0)) for m, s in zip(means, stds, strict=True)]
                 ax.fill_between(epochs, low, high, color=color, alpha=0.15)
