@@ -87,10 +87,6 @@ def _survivors(records: Sequence[Record], m: int) -> np.ndarray:
     return out
 
 
-def _view(column: str) -> str:
-    return column[column.find("(") + 1 : column.find(")")] if "(" in column else "-"
-
-
 def table_flags(records_by_column: Mapping[str, Sequence[Record]]) -> tuple[list[Flag], set[str]]:
     """C10 and C11 evaluated on one row's own columns, per training run, on the images both cover.
 
@@ -103,10 +99,11 @@ def table_flags(records_by_column: Mapping[str, Sequence[Record]]) -> tuple[list
         first = next(iter(next(iter(columns.values()))))
         run = _run_label(first)
         attack_of = {c: str(rs[0]["attack"]) for c, rs in columns.items()}
+        view_of = {c: str(rs[0].get("target", "-")) for c, rs in columns.items()}
         # C10: per view, the best PGD column vs the best FGSM column
-        for view in sorted({_view(c) for c, a in attack_of.items() if a == "pgd"}):
-            pgd = [r for c, rs in columns.items() if attack_of[c] == "pgd" and _view(c) == view for r in rs]
-            fgsm = [r for c, rs in columns.items() if attack_of[c] == "fgsm" and _view(c) == view for r in rs]
+        for view in sorted({view_of[c] for c, a in attack_of.items() if a == "pgd"}):
+            pgd = [r for c, rs in columns.items() if attack_of[c] == "pgd" and view_of[c] == view for r in rs]
+            fgsm = [r for c, rs in columns.items() if attack_of[c] == "fgsm" and view_of[c] == view for r in rs]
             if not fgsm:
                 continue
             evaluated.add("C10")
