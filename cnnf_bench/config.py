@@ -63,6 +63,8 @@ class TrainConfig:
     clean_weight: float | None = None
     clean_loss: bool = True
     mse_weight: float = 0.1
+    recon_weight: float = 1.0
+    block_weight: float = 1.0
     eps: float | None = None
     step: float | None = None
     pgd_steps: int = 7
@@ -70,6 +72,7 @@ class TrainConfig:
     augment: bool | None = None
     drop_last: bool | None = None
     limit_batches: int | None = None
+    monitor_images: int = 500
 
 
 @dataclass(frozen=True)
@@ -250,7 +253,18 @@ def resolve(cfg: RunConfig) -> RunConfig:
     _choice(train.noise, NOISES, "train.noise")
     for name in ("epochs", "batch_size", "lr", "pgd_steps", "limit_batches", "step"):
         _positive(getattr(train, name), f"train.{name}")
-    for name in ("eps", "momentum", "weight_decay", "fc_weight_decay_factor", "power", "clean_weight", "mse_weight"):
+    for name in (
+        "eps",
+        "momentum",
+        "weight_decay",
+        "fc_weight_decay_factor",
+        "power",
+        "clean_weight",
+        "mse_weight",
+        "recon_weight",
+        "block_weight",
+        "monitor_images",
+    ):
         _positive(getattr(train, name), f"train.{name}", allow_zero=True)
     _positive(train.grad_clip, "train.grad_clip")
     assert train.eps is not None

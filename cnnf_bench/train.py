@@ -22,7 +22,7 @@ from torch import Tensor
 from cnnf_bench import __version__
 from cnnf_bench.attacks.pgd import pgd_linf
 from cnnf_bench.checkpoint import CHECKPOINT_NAME, atomic_write_bytes, load_checkpoint, save_checkpoint
-from cnnf_bench.config import RunConfig, TrainConfig, describe_differences, to_dict
+from cnnf_bench.config import RunConfig, TrainConfig, describe_differences, from_dict, to_dict
 from cnnf_bench.data import ImageSet, load_split, seeded_subset
 from cnnf_bench.errors import CheckpointError, ConfigError
 from cnnf_bench.feedback import TiedLinear
@@ -155,12 +155,14 @@ def train_one_epoch(
             x = augment_flip_crop(x, aug_gen)
         if t.mode == "standard":
             traj = model.run(x)
-            loss, parts = standard_loss(traj, y, t.mse_weight)
+            loss, parts = standard_loss(traj, y, t.mse_weight, t.recon_weight, t.block_weight)
         else:
             x_adv = perturb(model, x, y, t, attack_gen)
             traj = model.run(torch.cat([x, x_adv]))
             assert t.clean_weight is not None
-            loss, parts = adversarial_loss(traj, y, t.clean_weight, t.mse_weight, t.clean_loss)
+            loss, parts = adversarial_loss(
+                traj, y, t.clean_weight, t.mse_weight, t.clean_loss, t.recon_weight, t.block_weight
+            )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if t.grad_clip is not None:
@@ -249,7 +251,8 @@ def fit(
         if not resume:
             raise CheckpointError(f"{path} already exists; pass --resume to continue it, or use another --output-dir")
         ckpt = load_checkpoint(path)
-        diffs = describe_differences(ckpt.config, config_dict)
+        # through from_dict, so options added after the checkpoint was written compare as their defaults
+        diffs = describe_differences(to_dict(from_dict(ckpt.config)), config_dict)
         if diffs:
             raise ConfigError(f"--resume: the config differs from {path}'s ({'; '.join(diffs)})")
         if ckpt.complete:
@@ -285,6 +288,7 @@ def fit(
         stats = train_one_epoch(model, opt, sched, train_set, cfg, epoch, device, callback)
         stats["test_acc"] = evaluate_clean(model, test_set, device)
         stats["test_images"] = len(test_set)
+        stats.update(_restoration_metrics(model, test_set, cfg.train.monitor_images, device))
         stats["epoch"] = epoch + 1
         metrics.append(stats)
         complete = epoch + 1 == epochs
@@ -305,6 +309,28 @@ def fit(
         if callback is not None:
             callback(TrainEvent("epoch", epoch + 1, epochs, n_batches, n_batches, stats))
     return TrainResult(path, epochs - start_epoch, metrics)
+
+
+def _restoration_metrics(model: FeedbackNet, test: ImageSet, n: int, device: torch.device) -> dict[str, Any]:
+    """Per-epoch restoration of the feedback on the first ``n`` test images (clean and corrupted).
+
+    ``restoration`` holds :class:`cnnf_bench.restore.RestorationStats` per input kind; ``recon_mse_clean``
+    and ``recon_mse_noisy`` (Gaussian noise) are the last cycle's distances to the clean input, with
+    ``noisy_input_mse`` the noisy input's own distance (what a restoration has to beat). Nothing for a CNN.
+    """
+    if model.cycles == 0 or n <= 0:
+        return {}
+    from cnnf_bench.restore import restoration_stats
+
+    x, y = test.batch(torch.arange(min(n, len(test))), device)
+    stats = restoration_stats(model, x, y)
+    by_kind = {s.kind: s for s in stats}
+    out: dict[str, Any] = {"restoration": [s.as_dict() for s in stats]}
+    out["recon_mse_clean"] = by_kind["clean"].recon_mse[-1]
+    if "gaussian-noise" in by_kind:
+        out["recon_mse_noisy"] = by_kind["gaussian-noise"].recon_mse[-1]
+        out["noisy_input_mse"] = by_kind["gaussian-noise"].input_mse
+    return out
 
 
 def _yaml(data: dict[str, Any]) -> str:

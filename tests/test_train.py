@@ -143,3 +143,44 @@ def test_resume_after_sigkill_reproduces_the_uninterrupted_weights(fashion_dir: 
     for key, value in a.state_dict.items():
         assert torch.equal(value, b.state_dict[key]), key
     assert [m["loss"] for m in a.metrics] == [m["loss"] for m in b.metrics]
+
+
+def test_reconstruction_weights_scale_their_own_terms() -> None:
+    b = 3
+    traj, y = _traj(b, cycles=2, blocks=2), torch.arange(b)
+    base, _ = standard_loss(traj, y, 0.1)
+    same, _ = standard_loss(traj, y, 0.1, recon_weight=1.0, block_weight=1.0)
+    assert same.item() == base.item()  # weights of 1 are bit-identical to the original loss
+    pixel = sum(F.mse_loss(r, traj.h0) for r in traj.recons)
+    blocks = sum(F.mse_loss(g, f) for gs in traj.block_recons for g, f in zip(gs, traj.blocks, strict=True))
+    ce = sum(F.cross_entropy(v, y) / 3 for v in traj.logits)
+    weighted, _ = standard_loss(traj, y, 0.1, recon_weight=5.0, block_weight=0.0)
+    assert weighted.item() == pytest.approx((ce + 0.1 / (3 * 2) * 5.0 * pixel).item(), rel=1e-6)
+    assert blocks.item() > 0
+
+
+def test_training_records_restoration_per_epoch(tmp_path: Path, fashion_dir: Path) -> None:
+    cfg = resolve(
+        run_config_from_mapping(
+            {
+                "model": {"name": "cnnf-fmnist-small", "cycles": 2},
+                "data": {"train_subset": 64, "test_subset": 32},
+                "train": {
+                    "mode": "standard",
+                    "epochs": 1,
+                    "batch_size": 32,
+                    "optimizer": "adam",
+                    "lr": 1e-3,
+                    "monitor_images": 16,
+                },
+            }
+        )
+    )
+    result = fit(cfg, tmp_path / "run", torch.device("cpu"), data_dir=fashion_dir)
+    (epoch,) = result.metrics
+    kinds = {s["kind"]: s for s in epoch["restoration"]}
+    assert set(kinds) == {"clean", "gaussian-noise", "shot-noise", "blur"}
+    clean, noisy = kinds["clean"], kinds["gaussian-noise"]
+    assert clean["input_mse"] == 0.0 and noisy["input_mse"] > 0.0
+    assert len(noisy["recon_mse"]) == 2 and len(noisy["accuracy"]) == 3 and noisy["n"] == 16
+    assert epoch["recon_mse_noisy"] == noisy["recon_mse"][-1]

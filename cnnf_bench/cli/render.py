@@ -70,9 +70,14 @@ class ProgressRenderer:
             stats = f"loss {m['loss']:.4f}  acc {100 * m['train_acc']:.1f}%  {m['images_per_s']:.0f} img/s"
             self._bar(f"epoch {event.epoch}/{event.epochs}", event.batch, event.batches, stats)
         elif event.kind == "epoch":
+            recon = ""
+            if "recon_mse_clean" in m:
+                recon = f"  recon mse clean {m['recon_mse_clean']:.4f}"
+                if "recon_mse_noisy" in m:
+                    recon += f" noisy {m['recon_mse_noisy']:.4f} (input {m['noisy_input_mse']:.4f})"
             self.print(
                 f"epoch {event.epoch}/{event.epochs}: loss {m['loss']:.4f}  train acc {100 * m['train_acc']:.2f}%  "
-                f"test acc {100 * m['test_acc']:.2f}%  {m['images_per_s']:.1f} img/s"
+                f"test acc {100 * m['test_acc']:.2f}%{recon}  {m['images_per_s']:.1f} img/s"
             )
 
     def evaluate(self, event: Any) -> None:
