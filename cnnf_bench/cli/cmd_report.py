@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 
 from cnnf_bench.cli.app import app, console, handle_errors
-from cnnf_bench.cli.cmd_evaluate import DEFAULT_RESULTS, ResultsOpt
+from cnnf_bench.cli.cmd_evaluate import DEFAULT_RESULTS
+from cnnf_bench.cli.options import StoreOpt
 
 
 class Format(str, Enum):
@@ -30,29 +31,43 @@ def render(tables: list, fmt: Format) -> str:  # type: ignore[type-arg]
 @app.command()
 @handle_errors
 def report(
-    results: ResultsOpt = DEFAULT_RESULTS,
+    results: StoreOpt = DEFAULT_RESULTS,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="markdown, csv or latex.")] = Format.markdown,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the report here (else the terminal).")] = None,
     checks: Annotated[
         Path | None,
         typer.Option("--checks", help="Check verdicts (default: checks.jsonl beside --results).", show_default=False),
     ] = None,
+    merge: Annotated[
+        bool,
+        typer.Option(
+            "--merge", help="--results is a folder of shards: also append its records to <folder>.jsonl (one file)."
+        ),
+    ] = False,
 ) -> None:
     """Emit the paper's tables (Clean, per-attack, Min, per-example Worst case; mean ± std over seeds)."""
     from cnnf_bench.checkpoint import atomic_write_bytes
-    from cnnf_bench.checks.base import default_checks_store
     from cnnf_bench.cli.render import print_wide, report_tables
     from cnnf_bench.errors import ResultsError
     from cnnf_bench.report import build_tables
-    from cnnf_bench.results import ResultsStore
+    from cnnf_bench.shards import is_sharded, merge_shards, open_checks, open_results
 
-    store = ResultsStore(results)
     if not results.exists():
         raise ResultsError(f"no results store at {results}; run `cnnf-bench evaluate` or `cnnf-bench run` first")
+    store = open_results(results)
     records = store.latest()
     for warning in store.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
-    checks_store = ResultsStore(checks or default_checks_store(results))
+    if merge:
+        if not is_sharded(results):
+            raise ResultsError(f"--merge needs a folder of result shards, and {results} is a file")
+        merged = merge_shards(results)
+        console.print(
+            f"merged {merged.written} new record(s) into {merged.target} ({merged.present} already there) and "
+            f"{merged.checks_written} verdict(s) into {merged.checks_target}",
+            highlight=False,
+        )
+    checks_store = open_checks(results, checks)
     verdicts = checks_store.latest()
     for warning in checks_store.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
