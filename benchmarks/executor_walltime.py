@@ -8,7 +8,8 @@ report point into ``--out``): first ``--executor local`` (one process, torch's d
 ``--executor pool --workers N`` (N processes, cores / N threads each). Prints the two wall times and
 whether the two reports are the same digit for digit, and writes
 ``benchmarks/results/executor_walltime.json``. Default suite: ``benchmarks/quick.yaml`` (about 12
-minutes per run on 2 CPU cores). Run it on an otherwise idle machine.
+minutes per run on 2 CPU cores). Run it on an otherwise idle machine, without ``OMP_NUM_THREADS`` (so
+that ``local`` uses every core, as a user's run would).
 """
 
 from __future__ import annotations
@@ -57,6 +58,17 @@ def timed_run(suite: Path, extra: list[str], data_dir: str | None) -> tuple[floa
     return seconds, report.with_suffix(".md").read_text(), report.with_suffix(".csv").read_text()
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else the platform's processor."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("suite", type=Path, nargs="?", default=Path("benchmarks/quick.yaml"))
@@ -88,7 +100,7 @@ def main() -> None:
         "rows": rows,
         "reports_identical": same,
         "cpus": os.cpu_count(),
-        "machine": platform.processor() or platform.machine(),
+        "machine": cpu_model(),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "work_folder": str(out),

@@ -58,7 +58,8 @@ class Callbacks:
     check: Callable[[Any], None] | None = None
 
 
-def _request_error(job: Job) -> None:
+def _check_request(job: Job) -> None:
+    """Raise what the evaluator would raise for this request, without loading a model or data."""
     from cnnf_bench.attacks import ATTACKS
     from cnnf_bench.protocols import attack_settings
     from cnnf_bench.zoo import READOUTS
@@ -102,7 +103,7 @@ def validate_graph(graph: JobGraph) -> None:
             continue
         seen.add(identity)
         try:
-            _request_error(job)
+            _check_request(job)
         except CnnfBenchError as exc:
             raise type(exc)(f"{job.where} ({run_name(job.config)}): {exc}") from None
 

@@ -24,8 +24,6 @@ from cnnf_bench.checks.base import CheckSettings
 from cnnf_bench.config import RunConfig, run_name, to_dict
 from cnnf_bench.suite import Suite, param_grid
 
-KINDS = ("train", "evaluate", "check")
-
 
 @dataclass(frozen=True)
 class Job:
@@ -75,10 +73,6 @@ class JobGraph:
     def by_id(self) -> dict[str, Job]:
         """Every job under its id."""
         return {job.id: job for job in self.jobs}
-
-    def dependents(self, job_id: str) -> list[Job]:
-        """Jobs that read the output of ``job_id`` (directly)."""
-        return [job for job in self.jobs if job_id in job.deps]
 
     def count(self, kind: str) -> int:
         """How many jobs of a kind."""

@@ -1,8 +1,9 @@
-"""Benchmark suites: train the checkpoints a grid needs, run every attack not yet stored, write the report.
+"""Benchmark suites: parse and validate a suite YAML (the grid a ``run`` trains, attacks and reports).
 
 A suite YAML names models x seeds, a training config (the ``data`` and ``train`` sections of a run
-config), evaluation defaults and a list of attacks. Everything is resumable: complete checkpoints are
-skipped, partial ones resumed, and records already in the store are not recomputed.
+config), evaluation defaults, a list of attacks and where to run (``executor``). :mod:`cnnf_bench.jobs`
+turns it into a job graph and :mod:`cnnf_bench.executors.run` runs it. Everything is resumable: complete
+checkpoints are skipped, partial ones resumed, and records already in the store are not recomputed.
 """
 
 from __future__ import annotations

@@ -207,3 +207,31 @@ def test_a_failing_job_is_reported_its_dependents_wait_and_a_rerun_retries(tmp_p
     fixed = run_cli(suite, fashion_dir, "--shards")
     assert fixed.exit_code == 0, fixed.output
     assert "tiny: 7 done" in runner.invoke(app, ["status", str(suite)]).output
+
+
+def test_check_jobs_write_their_verdicts_to_shards_and_the_report_reads_them(tmp_path: Path, fashion_dir: Path) -> None:
+    from cnnf_bench.checks.base import CHECKS
+
+    tiny = (
+        "{n: 16, steps: 3, restarts: 2, batch_size: 16, black_box_n: 8, square_iter: 10, spsa_n: 4, "
+        "spsa_iter: 2, spsa_samples: 4, noise_draws: 2, batch1_n: 4}"
+    )
+    suite = write_suite(tmp_path)
+    text = suite.read_text().replace("batch_size: 16}", f"batch_size: 16, checks: {tiny}}}")
+    suite.write_text(text[: text.index("models:")] + "models: [cnn-fmnist-small]\n" + text[text.index("config:") :])
+    result = run_cli(suite, fashion_dir, "--shards")
+    assert result.exit_code == 0, result.output
+    assert [p.parent.name[:6] for p in (tmp_path / "results" / "tiny" / "jobs").glob("*/log.txt")].count("check-") == 1
+    shard = next((tmp_path / "results" / "tiny" / "jobs").glob("check-*/checks.jsonl"))
+    assert len(shard.read_text().splitlines()) == len(CHECKS.names())
+    assert "no stored checks" not in (tmp_path / "report.md").read_text()
+    assert not (tmp_path / "results" / "checks.jsonl").exists()
+
+
+def test_slurm_where_there_is_none_is_one_line_and_nothing_runs(
+    tmp_path: Path, fashion_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    result = run_cli(write_suite(tmp_path), fashion_dir, "--executor", "slurm")
+    assert result.exit_code == 1 and "squeue is not on the PATH" in result.output, result.output
+    assert "Traceback" not in result.output and not (tmp_path / "ck").exists()

@@ -131,6 +131,13 @@ def run(
     where = settings.name if settings.name != "pool" else f"pool of {settings.workers} workers"
     dev = f"{device.value} on the Slurm nodes" if settings.name == "slurm" else str(resolve_device(device.value))
     store = results_location(spec, settings)
+    shard_jobs = results_location(spec, replace(settings, shards=True)) / "jobs"
+    if not settings.sharded and shard_jobs.is_dir():
+        console.print(
+            f"[yellow]warning:[/] {shard_jobs.parent} holds per-job shards of an earlier run with shards; this run "
+            f"writes {store} instead (pass the same --executor or --shards to continue those)",
+            highlight=False,
+        )
     start = time.perf_counter()
     console.print(
         f"suite [bold]{spec.name}[/]: {len(spec.models)} model(s) x {len(spec.seeds)} seed(s), "

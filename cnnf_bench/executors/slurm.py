@@ -99,7 +99,10 @@ class _Submitter:
 
         from cnnf_bench.executors.slurm_task import SlurmTask
 
-        executor = submitit.SlurmExecutor(folder=self.layout.slurm_dir, max_num_timeout=self.settings.max_requeues)
+        try:
+            executor = submitit.SlurmExecutor(folder=self.layout.slurm_dir, max_num_timeout=self.settings.max_requeues)
+        except RuntimeError as exc:  # no srun on the PATH
+            raise SlurmError(f"cannot submit to Slurm here: {exc}") from None
         executor.update_parameters(**sbatch_parameters(f"cnnf-{self.graph.suite.name}", self.settings, dependencies))
         for job in jobs:
             clear_state(self.layout, job)
