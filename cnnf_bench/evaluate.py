@@ -22,7 +22,7 @@ import torch
 
 from cnnf_bench import __version__
 from cnnf_bench.attacks import ATTACKS, Attack, check_adversarial
-from cnnf_bench.attacks.views import VIEWS, view
+from cnnf_bench.attacks.views import VIEWS
 from cnnf_bench.bits import pack_bits
 from cnnf_bench.checkpoint import Checkpoint, load_checkpoint
 from cnnf_bench.config import from_dict, run_name
@@ -31,7 +31,8 @@ from cnnf_bench.errors import CheckpointError, ConfigError, UsageError
 from cnnf_bench.protocols import PROTOCOLS, attack_variants
 from cnnf_bench.results import ResultsStore, record_key
 from cnnf_bench.runtime import configure_torch, generator
-from cnnf_bench.zoo import MODELS, READOUTS, FeedbackNet
+from cnnf_bench.zoo import MODELS, FeedbackNet
+from cnnf_bench.zoo.classifier import Classifier
 
 SCHEMA = 1
 
@@ -124,19 +125,31 @@ class _Job:
     target: str  # the view used to generate
     readout_for_score: str | None  # deployed readout the attack may consult, None if it does not
     outputs: list[tuple[str, str, dict[str, Any]]]  # (target, readout, identity)
+    view_readout: str | None = None  # the readout the view itself computes (bpda), None if it has none
 
 
 def _plan(
-    model: FeedbackNet, attack: Attack, targets: tuple[str, ...], readouts: tuple[str, ...], identity: dict[str, Any]
+    model: Classifier, attack: Attack, targets: tuple[str, ...], readouts: tuple[str, ...], identity: dict[str, Any]
 ) -> list[_Job]:
-    jobs: dict[tuple[str, str | None], _Job] = {}
-    for target in targets:
-        gen_target = target if model.cycles > 0 else targets[0]
+    """Group the requested (target, readout) records by the examples they need, so each is made once.
+
+    A single-function model (a CNN) makes one set of examples for every view; an attack that never
+    consults the deployed model shares its examples across readouts, unless the view itself depends on
+    the readout (bpda). The ``deployed`` alias becomes the concrete view of each readout.
+    """
+    jobs: dict[tuple[str, str | None, str | None], _Job] = {}
+    for requested in targets:
         for readout in readouts:
-            score_readout = readout if attack.uses_score() and model.cycles > 0 else None
+            target = requested if requested == "-" else model.resolve_view(requested, readout)
+            gen_target = targets[0] if model.single_function else target
+            if model.single_function and gen_target != "-":
+                gen_target = model.resolve_view(gen_target, readouts[0])
+            score_readout = readout if attack.uses_score() and not model.single_function else None
             if attack.uses_score() and score_readout is None:
                 score_readout = readouts[0]
-            job = jobs.setdefault((gen_target, score_readout), _Job(gen_target, score_readout, []))
+            view_readout = readout if gen_target != "-" and model.view_uses_readout(gen_target) else None
+            key = (gen_target, score_readout, view_readout)
+            job = jobs.setdefault(key, _Job(gen_target, score_readout, [], view_readout))
             ident = {**identity, "target": target, "readout": readout}
             job.outputs.append((target, readout, ident))
     return list(jobs.values())
@@ -187,6 +200,8 @@ def evaluate_checkpoint(
     ckpt = load_checkpoint(checkpoint)
     model = ckpt.build_model(device)
     if request.cycles is not None:
+        if not isinstance(model, FeedbackNet):
+            raise UsageError(f"test-time cycles apply to CNN-F models; {ckpt.model_name} has none")
         if request.cycles < 0:
             raise ConfigError(f"cycles must be >= 0, got {request.cycles}")
         model.cycles = request.cycles
@@ -197,17 +212,15 @@ def evaluate_checkpoint(
     ]
     for target in request.targets:
         VIEWS.get(target)
-    readouts = request.readouts or (model.readout,)
-    for readout in readouts:
-        if readout not in READOUTS:
-            raise ConfigError(f"readout must be one of {', '.join(READOUTS)}, got {readout!r}")
-    if model.cycles == 0:
+        model.resolve_view(target)
+    readouts = tuple(model.check_readout(r) for r in (request.readouts or (model.readout,)))
+    if model.single_function:
         readouts = readouts[:1]
     probe = variants[0][0]
     targets = request.targets if probe.uses_view else ("-",)
 
     source_info: dict[str, Any] | None = None
-    source_model: FeedbackNet | None = None
+    source_model: Classifier | None = None
     if probe.needs_source:
         source_path = request.source or baseline_source(ckpt)
         source_ckpt = load_checkpoint(source_path)
@@ -230,7 +243,7 @@ def evaluate_checkpoint(
         subset = {"split": "test", "seed": request.subset_seed, "n": int(index.shape[0])}
         identity = {
             "checkpoint": ckpt.sha256,
-            "cycles": model.cycles,
+            "cycles": getattr(model, "cycles", 0),
             "protocol": request.protocol,
             "attack": attack.name,
             "params": attack.params(),
@@ -275,11 +288,11 @@ def _attack_label(attack: Attack) -> str:
     return f"{attack.name}-{loss}" if isinstance(loss, str) and loss != "ce" else attack.name
 
 
-def _deployed(model: FeedbackNet, readout: str) -> Callable[[torch.Tensor], torch.Tensor]:
+def _deployed(model: Classifier, readout: str) -> Callable[[torch.Tensor], torch.Tensor]:
     """The deployed inference with a given readout (what an adaptive attacker may query)."""
 
     def score(x: torch.Tensor) -> torch.Tensor:
-        return model.run(x).readout(readout)
+        return model.logits(x, readout)
 
     return score
 
@@ -287,8 +300,8 @@ def _deployed(model: FeedbackNet, readout: str) -> Callable[[torch.Tensor], torc
 def _run_job(
     job: _Job,
     ckpt: Checkpoint,
-    model: FeedbackNet,
-    source_model: FeedbackNet | None,
+    model: Classifier,
+    source_model: Classifier | None,
     attack: Attack,
     data: ImageSet,
     request: EvalRequest,
@@ -299,7 +312,8 @@ def _run_job(
     label = f"{_attack_label(attack)} {job.target} -> {', '.join(sorted({r for _, r, _ in job.outputs}))}"
     forward = None
     if attack.uses_view:
-        forward = view(source_model if source_model is not None else model, job.target)
+        owner = source_model if source_model is not None else model
+        forward = owner.view(job.target, job.view_readout)
     score = None if job.readout_for_score is None else _deployed(model, job.readout_for_score)
     gen = generator(request.attack_seed, device)
     flags: dict[str, list[torch.Tensor]] = {r: [] for _, r, _ in job.outputs}
@@ -315,9 +329,9 @@ def _run_job(
         x_adv = attack.run(forward or model, x, y, gen, score)  # type: ignore[arg-type]
         max_linf = max(max_linf, check_adversarial(x_adv, x, attack.eps, attack.name))
         with torch.no_grad():
-            traj = model.run(x_adv)
+            logits = model.readout_logits(x_adv, tuple(flags))
             for readout, collected in flags.items():
-                predicted = traj.readout(readout).argmax(1)
+                predicted = logits[readout].argmax(1)
                 predictions[readout].append(predicted.to(torch.uint8).cpu())
                 collected.append((predicted == y).cpu())
         correct_so_far += int(flags[job.outputs[0][1]][-1].sum())
@@ -331,7 +345,7 @@ def _run_job(
         "dataset": ckpt.config["data"]["dataset"],
         "model": ckpt.model_name,
         "model_kwargs": ckpt.model_kwargs,
-        "cycles": model.cycles,
+        "cycles": getattr(model, "cycles", 0),
         "train_seed": ckpt.config["seed"],
         "train_mode": ckpt.config["train"]["mode"],
         "protocol": request.protocol,

@@ -1,68 +1,27 @@
-"""Targets (views): the function of the input that an attacker differentiates or queries.
+"""Targets (views): the functions of the input that an attacker differentiates or queries.
 
-``first`` is the first feedforward pass (the original ``forward_adv``); ``e2e`` unrolls all cycles and
-returns the last iteration's logits (the original ``run_cycles_adv``, attacked by the original even when
-the avg readout was deployed); ``e2e-avg`` differentiates the averaged logits that the avg readout
-deploys; ``bpda`` outputs the deployed logits but back-propagates through the first pass only (a
-straight-through estimator). Scoring always uses the deployed readout, whatever view produced the
-examples. For a model with cycles 0 every view is the same function.
+Each model family defines its own views (:meth:`cnnf_bench.zoo.classifier.Classifier.view`); CNN-F's are
+``first`` (the first feedforward pass, the original ``forward_adv``), ``e2e`` (unrolled through all
+cycles, last-iteration logits, the original ``run_cycles_adv``), ``e2e-avg`` (the averaged logits the avg
+readout deploys) and ``bpda`` (the deployed logits forward with the scored readout, the first pass's
+gradient backward). ``deployed`` is an alias for the view that computes what the model deploys. Scoring
+always uses the deployed readout, whatever view produced the examples. This module keeps the registry of
+view *names* (for listings and for validating suites before any model is built).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import torch
-from torch import Tensor
-
+import cnnf_bench.zoo  # noqa: F401  (every model family registers its view names on import)
 from cnnf_bench.registry import Registry
-from cnnf_bench.zoo.base import FeedbackNet
+from cnnf_bench.zoo.classifier import VIEW_HELP, Classifier, Forward
 
-Forward = Callable[[Tensor], Tensor]
+__all__ = ["VIEWS", "VIEW_HELP", "Forward", "view"]
 
-VIEWS: Registry[Callable[[FeedbackNet], Forward]] = Registry("target")
-VIEW_HELP: dict[str, str] = {}
-
-
-def _view(name: str, help_text: str) -> Callable[[Callable[[FeedbackNet], Forward]], Callable[[FeedbackNet], Forward]]:
-    VIEW_HELP[name] = help_text
-    return VIEWS.register(name)
+VIEWS: Registry[str] = Registry("target")
+for _name, _help in VIEW_HELP.items():
+    VIEWS.add(_name, _help)
 
 
-@_view("first", "the first feedforward pass (original forward_adv)")
-def _first(model: FeedbackNet) -> Forward:
-    return model.first
-
-
-@_view("e2e", "unrolled through all cycles, last-iteration logits (original run_cycles_adv)")
-def _e2e(model: FeedbackNet) -> Forward:
-    return model.e2e
-
-
-@_view("e2e-avg", "unrolled through all cycles, mean logits of all iterations (what the avg readout deploys)")
-def _e2e_avg(model: FeedbackNet) -> Forward:
-    def forward(x: Tensor) -> Tensor:
-        return model.run(x).readout("avg")
-
-    return forward
-
-
-@_view("bpda", "deployed logits forward, first-pass gradient backward (straight-through, Athalye et al. 2018)")
-def _bpda(model: FeedbackNet) -> Forward:
-    def forward(x: Tensor) -> Tensor:
-        first = model.first(x)
-        with torch.no_grad():
-            full = model(x)
-        return first + (full - first).detach()
-
-    return forward
-
-
-def view(model: FeedbackNet, name: str) -> Forward:
-    """The forward function of view ``name`` on ``model``."""
-    return VIEWS.get(name)(model)
-
-
-def same_function(model: FeedbackNet, a: str, b: str) -> bool:
-    """Whether two views are the very same function on ``model`` (true for every pair at cycles 0)."""
-    return a == b or model.cycles == 0
+def view(model: Classifier, name: str, readout: str | None = None) -> Forward:
+    """The forward function of view ``name`` on ``model`` (``readout``: the scored one, for bpda)."""
+    return model.view(name, readout)

@@ -1,12 +1,12 @@
 """What the checks run on: a model, a small labelled batch, the deployed readout, and cached attack runs.
 
-The model only needs to be *FeedbackNet-like*: callable, with ``first``, ``e2e``, ``run(x).readout(r)``,
-``cycles`` and ``training`` (and ``modules()`` when it is an ``nn.Module``), so planted-failure models
-can be checked as well as checkpoints. Correctness is always scored with the deployed readout, whatever
-view produced the examples. Attack runs are memoised by (attack, parameters, view, images), so checks
-share work; each batch draws its randomness from a generator seeded by (attack seed, batch start), so
-two runs that differ only in steps or restarts begin from the same random start (which makes C7, C9
-and C16 exact comparisons, not noisy ones).
+The model is any :class:`cnnf_bench.zoo.classifier.Classifier` (CNN-F, FPD, a wrapped user model): the
+checks use only its deployed ``logits(x, readout)``, its named ``view``s and ``training`` (and
+``modules()``), so planted-failure models can be checked as well as checkpoints. Correctness is always
+scored with the deployed readout, whatever view produced the examples. Attack runs are memoised by
+(attack, parameters, view, images), so checks share work; each batch draws its randomness from a
+generator seeded by (attack seed, batch start), so two runs that differ only in steps or restarts begin
+from the same random start (which makes C7, C9 and C16 exact comparisons, not noisy ones).
 """
 
 from __future__ import annotations
@@ -21,15 +21,12 @@ import torch
 from torch import Tensor
 
 from cnnf_bench.attacks import ATTACKS
-from cnnf_bench.attacks.views import view as make_view
 from cnnf_bench.checks.base import VALIDITY_TOL, CheckSettings
 from cnnf_bench.errors import UsageError
 from cnnf_bench.runtime import derive_seed, generator
 
 Forward = Callable[[Tensor], Tensor]
 
-#: the view that differentiates what each readout deploys
-DEPLOYED_VIEW = {"avg": "e2e-avg", "last": "e2e"}
 #: white-box attacks that follow the view's input gradient
 GRADIENT_ATTACKS = frozenset({"pgd", "fgsm", "apgd-ce", "apgd-dlr", "art-pgd", "art-fgsm"})
 
@@ -89,7 +86,7 @@ class CheckContext:
     """A model, ``n`` labelled images on its device and the settings; computes and caches attack runs.
 
     Args:
-        model: the FeedbackNet-like model under test (never modified).
+        model: the Classifier under test (never modified).
         x: images in [0, 1], shape (n, C, H, W), on the model's device.
         y: labels, shape (n,).
         readout: the deployed readout used for scoring (``last`` or ``avg``).
@@ -119,6 +116,7 @@ class CheckContext:
         self.source = source
         self.callback = callback
         self.cycles = int(getattr(model, "cycles", 0))
+        self.single_function = bool(model.single_function)
         self._runs: dict[str, AttackRun] = {}
         self._clean: Tensor | None = None
         with torch.no_grad():
@@ -127,7 +125,7 @@ class CheckContext:
     # -- model access ---------------------------------------------------------------------------
     def score(self, x: Tensor) -> Tensor:
         """The deployed inference (logits with the context's readout)."""
-        return self.model.run(x).readout(self.readout)  # type: ignore[no-any-return]
+        return self.model.logits(x, self.readout)  # type: ignore[no-any-return]
 
     def predict(self, x: Tensor) -> Tensor:
         """Deployed predicted labels, batched, without gradients."""
@@ -138,19 +136,20 @@ class CheckContext:
         return torch.cat(out) if out else torch.empty(0, dtype=torch.long, device=x.device)
 
     def view(self, name: str) -> Forward:
-        """The forward function of view ``name`` on the model under test."""
-        return make_view(self.model, name)
+        """The forward function of view ``name`` on the model under test (scored readout for bpda)."""
+        return self.model.view(name, self.readout)  # type: ignore[no-any-return]
 
     def views(self) -> list[str]:
-        """The distinct views to check: all requested ones, or just the first for a model without cycles."""
-        views = list(dict.fromkeys(self.settings.views))
-        return views[:1] if self.cycles == 0 else views
+        """The distinct views to check: the requested ones the model has, or one for a single-function model."""
+        offered = set(self.model.views())
+        views = [v for v in dict.fromkeys(self.settings.views) if v in offered] or [self.model.deployed_view()]
+        return views[:1] if self.single_function else views
 
     @property
     def primary_view(self) -> str:
         """The view that differentiates the deployed inference (``e2e-avg`` for avg, ``e2e`` for last)."""
         views = self.views()
-        wanted = DEPLOYED_VIEW.get(self.readout, "e2e")
+        wanted = self.model.deployed_view(self.readout)
         return wanted if wanted in views else views[-1]
 
     @property
@@ -200,7 +199,7 @@ class CheckContext:
         owner: Any = self.source if transfer else self.model
         if owner is None:
             raise UsageError("a transfer run needs a source model")
-        forward: Any = make_view(owner, view) if instance.uses_view else owner
+        forward: Any = owner.view(view, self.readout) if instance.uses_view else owner
         score = self.score if instance.uses_score() else None
         start = time.perf_counter()
         flags, max_linf, nonfinite, excess = [], 0.0, 0, 0.0

@@ -59,7 +59,7 @@ def run_checks(
     """Run the checks on a FeedbackNet-like ``model`` and labelled images; results sorted by check id.
 
     Args:
-        model: callable with ``first``, ``e2e``, ``run(x).readout(r)``, ``cycles`` and ``training``.
+        model: a :class:`cnnf_bench.zoo.classifier.Classifier` (deployed ``logits``, named ``view``s).
         x: images in [0, 1] on the model's device (the first ``settings.n`` are used).
         y: labels.
         eps: L-inf budget in [0, 1] units.
@@ -188,16 +188,15 @@ def check_checkpoint(
     from cnnf_bench.data import eval_indices, load_split
     from cnnf_bench.evaluate import baseline_source
     from cnnf_bench.runtime import configure_torch
-    from cnnf_bench.zoo import MODELS, READOUTS
+    from cnnf_bench.zoo import MODELS
 
     configure_torch()
     settings = settings or CheckSettings()
     device = torch.device(device)
     ckpt = load_checkpoint(checkpoint)
     model = ckpt.build_model(device)
-    readout = readout or model.readout
-    if readout not in READOUTS:
-        raise ConfigError(f"readout must be one of {', '.join(READOUTS)}, got {readout!r}")
+    readout = model.check_readout(readout)
+    cycles = getattr(model, "cycles", 0)
     dataset = str(ckpt.config["data"]["dataset"])
     eps = settings.eps if settings.eps is not None else RECIPES[dataset].eps
     settings = replace(settings, eps=eps)
@@ -205,7 +204,7 @@ def check_checkpoint(
     wanted = select_checks(only)
     stored: dict[str, dict[str, Any]] = {}
     if store is not None and not force:
-        keys = {record_key(_identity(ckpt.sha256, c, readout, model.cycles, identity)): c for c in wanted}
+        keys = {record_key(_identity(ckpt.sha256, c, readout, cycles, identity)): c for c in wanted}
         for record in store.latest():
             if record["key"] in keys:
                 stored[keys[record["key"]]] = record
@@ -224,6 +223,9 @@ def check_checkpoint(
         fresh = run_checks(model, x, y, eps, settings, readout, source, todo, callback)
         for result in fresh:
             if store is not None:
-                store.append(verdict_record(ckpt, model.cycles, readout, identity, result, source, device), force=force)
+                store.append(
+                    verdict_record(ckpt, cycles, readout, identity, result, source, device),
+                    force=force,
+                )
         results.extend(fresh)
     return sorted(results, key=lambda r: check_number(r.check)), todo

@@ -8,10 +8,21 @@ from typing import Any
 from cnnf_bench.errors import ConfigError
 from cnnf_bench.registry import Registry
 from cnnf_bench.zoo.base import READOUTS, FeedbackNet, Trajectory
+from cnnf_bench.zoo.classifier import Classifier
 from cnnf_bench.zoo.fmnist import FashionCNNF, FashionSmallCNNF
 from cnnf_bench.zoo.wrn import WideResNetCNNF
 
-__all__ = ["ARCHS", "MODELS", "READOUTS", "FeedbackNet", "ModelSpec", "Trajectory", "build_model", "resolve_kwargs"]
+__all__ = [
+    "ARCHS",
+    "MODELS",
+    "READOUTS",
+    "Classifier",
+    "FeedbackNet",
+    "ModelSpec",
+    "Trajectory",
+    "build_model",
+    "resolve_kwargs",
+]
 
 ARCHS: Registry[type[FeedbackNet]] = Registry("architecture")
 ARCHS.add("fmnist-4c3f", FashionCNNF)

@@ -10,17 +10,32 @@ Inputs are [0, 1] pixels; the model maps them to the original code's [-1, 1] sca
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from cnnf_bench.errors import ConfigError
 from cnnf_bench.feedback import Pass
+from cnnf_bench.zoo.classifier import Classifier, Forward, register_view, straight_through
 
 Readout = Literal["last", "avg"]
 READOUTS: tuple[str, ...] = ("last", "avg")
+
+#: the attack views of a CNN-F, in report order, with their help lines
+FEEDBACK_VIEWS: dict[str, str] = {
+    "first": "the first feedforward pass (original forward_adv)",
+    "e2e": "unrolled through all cycles, last-iteration logits (original run_cycles_adv)",
+    "e2e-avg": "unrolled through all cycles, mean logits of all iterations (what the avg readout deploys)",
+    "bpda": "deployed logits forward (the scored readout), first-pass gradient backward (straight-through, "
+    "Athalye et al. 2018)",
+}
+for _name, _help in FEEDBACK_VIEWS.items():
+    register_view(_name, _help)
+#: the view that differentiates what each readout deploys
+DEPLOYED_VIEWS: dict[str, str] = {"last": "e2e", "avg": "e2e-avg"}
 
 
 @dataclass
@@ -50,7 +65,7 @@ class Trajectory:
         return torch.stack(self.logits).mean(dim=0)
 
 
-class FeedbackNet(nn.Module):
+class FeedbackNet(Classifier):
     """Base class of CNN / CNN-F models; ``model(x)`` is the whole, stateless inference.
 
     Args:
@@ -113,9 +128,51 @@ class FeedbackNet(nn.Module):
             traj.inputs.append(h)
         return traj
 
-    def forward(self, x: Tensor) -> Tensor:
-        """The deployed inference: logits by the model's readout."""
-        return self.run(x).readout(self.readout)
+    # -- the Classifier interface -----------------------------------------------------------------
+    def readouts(self) -> tuple[str, ...]:
+        """``last`` and ``avg``, the deployed one first (the same function for a CNN, which has no cycles)."""
+        return (self.readout, *(r for r in READOUTS if r != self.readout))
+
+    def readout_logits(self, x: Tensor, readouts: Sequence[str]) -> dict[str, Tensor]:
+        """Every requested readout from one inference pass (the trajectory holds every iteration)."""
+        traj = self.run(x)
+        return {r: traj.readout(r) for r in readouts}
+
+    def logits(self, x: Tensor, readout: str | None = None) -> Tensor:
+        return self.run(x).readout(self.readout if readout is None else readout)
+
+    def views(self) -> tuple[str, ...]:
+        return tuple(FEEDBACK_VIEWS)
+
+    @property
+    def single_function(self) -> bool:
+        """Without cycles every view is the plain feedforward network."""
+        return self.cycles == 0
+
+    def deployed_view(self, readout: str | None = None) -> str:
+        return DEPLOYED_VIEWS[self.readout if readout is None else readout]
+
+    def view_uses_readout(self, name: str) -> bool:
+        """``bpda``'s forward value is the scored readout's logits, so its examples depend on the readout."""
+        return name == "bpda" and not self.single_function
+
+    def view(self, name: str, readout: str | None = None) -> Forward:
+        name = self.resolve_view(name, readout)
+        if name == "first":
+            return self.first
+        if name == "e2e":
+            return self.e2e
+        if name == "e2e-avg":
+            return lambda x: self.run(x).readout("avg")
+        how = self.readout if readout is None else readout
+
+        def bpda(x: Tensor) -> Tensor:
+            first = self.first(x)
+            with torch.no_grad():
+                full = self.run(x).readout(how)
+            return straight_through(full, first)
+
+        return bpda
 
     def first(self, x: Tensor) -> Tensor:
         """Logits of the first feedforward pass (the original ``forward_adv``)."""
@@ -124,7 +181,3 @@ class FeedbackNet(nn.Module):
     def e2e(self, x: Tensor) -> Tensor:
         """Last-iteration logits, unrolled through all cycles (the original ``run_cycles_adv``)."""
         return self.run(x).logits[-1]
-
-    def num_unique_parameters(self) -> int:
-        """Number of distinct parameter scalars (a tied weight counts once)."""
-        return sum(p.numel() for p in self.parameters())
