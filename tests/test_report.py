@@ -155,9 +155,13 @@ def test_layout_follows_the_paper() -> None:
     assert table.attack_columns == ["PGD (first)", "PGD (e2e)", "SPSA (first)", "Transfer"]
     assert table.all_columns()[-2:] == [MIN, WORST_CASE]
     # SPSA ran on the first 4 of the 8 images: the worst case is on those 4, and says so
+    # and gives the worst case over all 8 images without SPSA too (clean, PGD and transfer: by hand, e.g.
+    # CNN seed 0: 11111110 & 11110000 = 4/8, seed 1: 11111111 & 11111100 = 6/8)
     assert table.notes == [
         "Worst case of CNN, CNN-F (last), CNN-F (avg): on the 4 images every included record covers "
-        "(SPSA (first) ran on 4; the others on up to 8)."
+        "(SPSA (first) ran on 4; the others on up to 8).",
+        "Worst case over the 8 images, without SPSA (first): CNN 62.50 ± 17.68, CNN-F (last) 56.25 ± 8.84, "
+        "CNN-F (avg) 50.00 ± 35.36.",
     ]
 
 
@@ -240,8 +244,9 @@ def test_worst_case_leaves_out_a_run_missing_a_column() -> None:
     table = single_table(records)
     # a worst case over fewer attacks would not compare with seed 0's: seed 1 is left out (0/4 of seed 0)
     check(table.cell("CNN-F (avg)", WORST_CASE), 0.0, None, n_runs=1, n_examples=4)
-    assert len(table.notes) == 2
-    note = table.notes[1]
+    assert len(table.notes) == 3
+    assert table.notes[1].endswith("CNN-F (avg) 25.00.")  # seed 0 alone: 00101000
+    note = table.notes[2]
     assert note.startswith("Worst case of CNN-F (avg): train seed 1 (f1f1f1f1) lacks Transfer; left out")
     assert "- " + note in to_markdown([table])
     # that transfer cell now rests on one run: no std, and a "(n=1)" mark against the table's 2 seeds

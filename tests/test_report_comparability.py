@@ -60,6 +60,7 @@ def test_item2_records_with_another_n_are_not_averaged() -> None:
     assert "PGD (first) ran on different evaluation images (n 4; n 8)" in markdown
     assert "Worst case of CNN: on the 4 images every included record covers" in markdown
     assert "(PGD (first) [n=4] ran on 4; the others on up to 8)" in markdown
+    assert "Worst case over the 8 images, without PGD (first) [n=4]: CNN 50.00." in markdown  # 11111111 & 01011100
 
 
 def test_training_seeds_on_the_same_images_combine() -> None:

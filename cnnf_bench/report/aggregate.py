@@ -121,6 +121,8 @@ class WorstCase:
     remarks: list[str] = field(default_factory=list)
     #: columns left out because they ran on other images
     left_out: list[str] = field(default_factory=list)
+    #: where the images shrank: (what, value) of the worst case over the larger set without the smaller columns
+    wide: tuple[str, str] | None = None
 
 
 def _family_text(family: tuple[str, int | None]) -> str:
@@ -183,13 +185,7 @@ def worst_case(columns: Mapping[str, Sequence[Record]], keys: Mapping[str, Colum
         return out
     sizes = {int(r["n"]) for _, rs in included for r in rs}
     m, largest = min(sizes), max(sizes)
-    if m < largest:
-        limiting = sorted({c for c, rs in used.items() for r in rs if int(r["n"]) == m}, key=list(used).index)
-        out.remarks.append(
-            f"on the {m} images every included record covers ({', '.join(limiting)} ran on {m}; "
-            f"the others on up to {largest})"
-        )
-    values, seeds = [], []
+    values = []
     for name, run_records in included:
         survived = np.ones(m, dtype=bool)
         for record in run_records:
@@ -201,10 +197,47 @@ def worst_case(columns: Mapping[str, Sequence[Record]], keys: Mapping[str, Colum
                 )
             survived &= flags[:m]
         values.append(float(survived.mean()))
-        seeds.append(_seed(run_records))
         out.records.extend(run_records)
+    seeds = [_seed(rs) for _, rs in included]
     out.cell = _summarise(values, seeds, m)
+    if m < largest:
+        small = [c for c, rs in used.items() if any(int(r["n"]) < largest for r in rs)]
+        limiting = [c for c in small if any(int(r["n"]) == m for r in used[c])]
+        remark = (
+            f"on the {m} images every included record covers ({', '.join(limiting)} ran on {m}; "
+            f"the others on up to {largest})"
+        )
+        out.remarks.append(remark)
+        wide = _wide_worst(included, used, small)
+        if wide is not None:
+            what = f"{WORST_CASE} over the {largest} images, without {', '.join(small)}"
+            out.wide = (what, _percent(_summarise(wide, seeds, 0)))
     return out
+
+
+def _flags(record: Record) -> np.ndarray:
+    return unpack_bits(str(record["correct"]), int(record["n"]))
+
+
+def _wide_worst(
+    included: Sequence[tuple[str, Sequence[Record]]], used: Mapping[str, Sequence[Record]], small: Sequence[str]
+) -> list[float] | None:
+    """Per run, the worst case over the larger image set without the columns run on fewer images (every
+    record left is on that set), or None when no run has such columns."""
+    keep = {id(r) for column, records in used.items() if column not in small for r in records}
+    values = []
+    for _, run_records in included:
+        flags = [_flags(r) for r in run_records if id(r) in keep]
+        if not flags:
+            return None
+        values.append(float(np.logical_and.reduce(flags).mean()))
+    return values
+
+
+def _percent(cell: Cell) -> str:
+    """A cell as note text (percentages, "mean ± std" or a single run's value)."""
+    text = f"{100 * (cell.mean or 0.0):.2f}"
+    return text + (f" ± {100 * cell.std:.2f}" if cell.std is not None else "")
 
 
 def _flat(settings: Mapping[Any, Sequence[Record]]) -> list[Record]:
@@ -238,6 +271,7 @@ class _Notes:
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.by_remark: dict[str, list[str]] = {}
+        self.by_value: dict[str, list[str]] = {}
 
     def row(self, row: str, remark: str) -> None:
         if remark not in self.by_remark:
@@ -245,14 +279,25 @@ class _Notes:
             self.lines.append(remark)
         self.by_remark[remark].append(row)
 
+    def value(self, what: str, row: str, value: str) -> None:
+        """A number per row, gathered into one line ("what: row value, row value.")."""
+        if what not in self.by_value:
+            self.by_value[what] = []
+            self.lines.append(what)
+        self.by_value[what].append(f"{row} {value}")
+
     def add(self, line: str) -> None:
         self.lines.append(line)
 
     def rendered(self) -> list[str]:
         out = []
         for line in self.lines:
-            rows = self.by_remark.get(line)
-            out.append(f"{WORST_CASE} of {', '.join(rows)}: {line}." if rows is not None else line)
+            if line in self.by_remark:
+                out.append(f"{WORST_CASE} of {', '.join(self.by_remark[line])}: {line}.")
+            elif line in self.by_value:
+                out.append(f"{line}: {', '.join(self.by_value[line])}.")
+            else:
+                out.append(line)
         return out
 
 
@@ -298,6 +343,8 @@ def _build_table(
         cells[(row, WORST_CASE)] = worst.cell
         for remark in worst.remarks:
             notes.row(row, remark)
+        if worst.wide is not None:
+            notes.value(worst.wide[0], row, worst.wide[1])
         derived = comparability_flags(dict(row_records), worst.records, worst.cell.n_examples, worst.left_out, key.cnn)
         flags[row] = row_flags(attack_records, checks, key.cnn, _flat(row_records), derived)
     for limit in sorted({str(note) for r in records for note in (r.get("extras") or {}).get("limits", [])}):
