@@ -4,13 +4,18 @@ A checkpoint holds the model's registry name and constructor arguments, its weig
 training config, per-epoch metrics, a format marker and version, and (for ``--resume``) the optimizer,
 scheduler and RNG states. It loads with ``torch.load(weights_only=True)``; the sidecar
 ``<file>.sha256`` (``sha256sum -c`` format) catches truncated or modified files before unpickling.
+Every write goes through a temporary file in the target's folder and a rename; a write that fails
+(read-only folder, full disk) removes its temporary file and raises a one-line error, leaving the
+previous file intact.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pickle
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,11 +24,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from cnnf_bench.errors import CheckpointError
+from cnnf_bench.errors import CheckpointError, WriteError
 
 FORMAT = "cnnf-bench-checkpoint"
 FORMAT_VERSION = 1
 CHECKPOINT_NAME = "checkpoint.pt"
+_DIGEST = re.compile(rb"^[0-9a-f]{64}$")
 
 
 def sha256_file(path: Path) -> str:
@@ -54,11 +60,51 @@ def _fsync_replace(tmp: Path, target: Path) -> None:
         os.close(dir_fd)
 
 
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError):
+        return str(exc.strerror or exc)
+    text = str(exc).strip()
+    return text.splitlines()[0][:160] if text else type(exc).__name__
+
+
+def _tmp_path(target: Path) -> Path:
+    return target.with_name(f".{target.name}.tmp{os.getpid()}")
+
+
+def ensure_folder(folder: Path, what: str = "output folder") -> None:
+    """Create ``folder`` if needed and prove it writable (a probe file), or raise a one-line WriteError.
+
+    Run before long work so that a read-only place, or a file where the folder should be, fails at once
+    (a permission check alone would miss read-only file systems and pass for root)."""
+    folder = Path(folder)
+    for parent in (folder, *folder.parents):
+        if parent.exists() and not parent.is_dir():
+            raise WriteError(f"{what} {folder}: {parent} exists and is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".cnnf-bench-probe{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise WriteError(f"cannot write to {what} {folder}: {_reason(exc)}") from None
+
+
 def atomic_write_bytes(target: Path, data: bytes) -> None:
-    """Write ``data`` to ``target`` through a temporary file in the same folder and a rename."""
-    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    _fsync_replace(tmp, target)
+    """Write ``data`` to ``target`` through a temporary file in the same folder and a rename.
+
+    On failure the temporary file is removed, ``target`` keeps its old content, and a WriteError says why.
+    """
+    target = Path(target)
+    if target.is_dir():
+        raise WriteError(f"cannot write {target}: it is a folder; give a file path")
+    tmp = _tmp_path(target)
+    try:
+        tmp.write_bytes(data)
+        _fsync_replace(tmp, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise WriteError(f"cannot write {target}: {_reason(exc)}; nothing was written") from None
 
 
 @dataclass
@@ -95,14 +141,43 @@ class Checkpoint:
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> str:
-    """Write ``payload`` (plus format marker) atomically to ``path`` with its sidecar; return its sha256."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **payload}, tmp)
-    digest = sha256_file(tmp)
-    _fsync_replace(tmp, path)
-    atomic_write_bytes(sidecar(path), f"{digest}  {path.name}\n".encode())
+    """Write ``payload`` (plus format marker) atomically to ``path`` with its sidecar; return its sha256.
+
+    Both files are written to temporary files first; only when both are complete are they renamed into
+    place, so a full disk or an I/O error leaves the previous checkpoint and sidecar as they were (and
+    no temporary file) and raises a CheckpointError.
+    """
+    ensure_folder(path.parent, "checkpoint folder")
+    tmp, side_tmp = _tmp_path(path), _tmp_path(sidecar(path))
+    try:
+        torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **payload}, tmp)
+        digest = sha256_file(tmp)
+        side_tmp.write_bytes(f"{digest}  {path.name}\n".encode())
+        with open(side_tmp, "rb") as f:
+            os.fsync(f.fileno())
+        _fsync_replace(tmp, path)
+        _fsync_replace(side_tmp, sidecar(path))
+    except Exception as exc:  # torch.save reports a full disk as a RuntimeError of its zip writer
+        for leftover in (tmp, side_tmp):
+            with contextlib.suppress(OSError):
+                leftover.unlink(missing_ok=True)
+        raise CheckpointError(f"cannot save checkpoint {path}: {_reason(exc)}; the previous one is unchanged") from None
     return digest
+
+
+def _sidecar_digest(side: Path) -> str:
+    """The digest a sidecar holds, or a CheckpointError when it is unreadable or not a sha256 sidecar."""
+    try:
+        raw = side.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"cannot read {side}: {_reason(exc)}") from None
+    first = raw.split()[0] if raw.split() else b""
+    if not _DIGEST.match(first):
+        raise CheckpointError(
+            f"{side} is not a sha256 sidecar (expected '<64 hex digits>  {side.name[: -len('.sha256')]}'); "
+            "restore it, or remove it to load the checkpoint unverified"
+        )
+    return first.decode("ascii")
 
 
 def resolve_checkpoint_path(path: Path) -> Path:
@@ -123,10 +198,8 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> Che
     except OSError as exc:
         raise CheckpointError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from None
     side = sidecar(path)
-    if side.is_file():
-        expected = side.read_text().split()[0] if side.read_text().strip() else ""
-        if expected != digest:
-            raise CheckpointError(f"checkpoint {path} is truncated or modified: its sha256 does not match {side.name}")
+    if side.is_file() and _sidecar_digest(side) != digest:
+        raise CheckpointError(f"checkpoint {path} is truncated or modified: its sha256 does not match {side.name}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch warns about foreign pickle protocols before failing

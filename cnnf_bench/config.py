@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
 import types
 import typing
@@ -114,7 +115,12 @@ def _close(name: str, options: typing.Iterable[str]) -> str:
 
 
 def coerce_value(value: Any, hint: Any, where: str) -> Any:
-    """Check ``value`` against a simple type hint (int, float, bool, str, optional of those)."""
+    """Check ``value`` against a simple type hint (int, float, bool, str, optional of those).
+
+    Floats must be finite: NaN or infinity in an eps, a learning rate or any other setting would run
+    (and train to a NaN loss, or attack with no budget) instead of failing, so they are refused here,
+    where every number from the CLI, YAML and ``key=value`` options passes.
+    """
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(hint) if a is not type(None)]
@@ -131,12 +137,17 @@ def coerce_value(value: Any, hint: Any, where: str) -> Any:
             return int(value)
     elif hint is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ConfigError(f"{where} must be a finite number, got {value!r}")
             return float(value)
         if isinstance(value, str) and (m := _FRACTION.match(value)):
             denominator = float(m.group(2))
             if denominator == 0:
                 raise ConfigError(f"{where}: division by zero in {value!r}")
-            return float(m.group(1)) / denominator
+            quotient = float(m.group(1)) / denominator
+            if not math.isfinite(quotient):
+                raise ConfigError(f"{where} must be a finite number, got {value!r}")
+            return quotient
     elif hint is str and isinstance(value, str):
         return value
     name = getattr(hint, "__name__", str(hint))
@@ -177,21 +188,30 @@ def run_config_from_mapping(data: dict[str, Any], where: str = "config") -> RunC
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
-    """Read a YAML mapping, with one-line errors for a missing file or bad syntax."""
+    """Read a YAML mapping, with one-line errors for a missing, binary, empty or malformed file."""
     import yaml
 
     try:
-        text = Path(path).read_text()
+        raw = Path(path).read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not a YAML text file (it holds binary data)") from None
+    if "\x00" in text:
+        raise ConfigError(f"{path} is not a YAML text file (it holds binary data)")
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" (line {mark.line + 1})" if mark is not None else ""
-        raise ConfigError(f"{path} is not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
+        problem = getattr(exc, "problem", None) or str(exc).strip().splitlines()[0]
+        raise ConfigError(f"{path} is not valid YAML{at}: {problem}") from None
+    except RecursionError:
+        raise ConfigError(f"{path} is not valid YAML: nested too deeply") from None
     if data is None:
-        return {}
+        raise ConfigError(f"{path} is empty: it must hold a mapping (e.g. 'model: cnnf-fmnist')")
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping at the top level")
     return data

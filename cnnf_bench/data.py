@@ -8,10 +8,12 @@ Images stay uint8 in memory and become [0, 1] floats one batch at a time.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import os
 import shutil
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,7 +143,10 @@ def _stage_fashion(files: dict[str, Path]) -> Path:
     source = str(next(iter(files.values())).parent.resolve())
     root = cache_dir() / "staged" / hashlib.sha1(source.encode()).hexdigest()[:12]
     raw = root / "FashionMNIST" / "raw"
-    raw.mkdir(parents=True, exist_ok=True)
+    try:
+        raw.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _cache_error(raw, exc) from None
     for stem, path in files.items():
         target = raw / stem
         if target.is_file():
@@ -149,13 +154,29 @@ def _stage_fashion(files: dict[str, Path]) -> Path:
         tmp = raw / f".{stem}.tmp{os.getpid()}"
         opener = gzip.open if path.suffix == ".gz" else open
         try:
-            with opener(path, "rb") as src, open(tmp, "wb") as dst:
-                shutil.copyfileobj(src, dst)
-        except (OSError, EOFError) as exc:
-            tmp.unlink(missing_ok=True)
+            src = opener(path, "rb")
+        except OSError as exc:
             raise DataError(f"cannot read {path}: {exc}") from None
-        os.replace(tmp, target)
+        try:
+            with src, open(tmp, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            os.replace(tmp, target)
+        except (OSError, EOFError, zlib.error) as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            if isinstance(exc, OSError) and not isinstance(exc, gzip.BadGzipFile) and exc.filename != str(path):
+                raise _cache_error(raw, exc) from None
+            raise DataError(f"cannot read {path}: {exc}") from None
     return root
+
+
+def _cache_error(folder: Path, exc: OSError) -> DataError:
+    """The data files must be staged in the cache for torchvision, and the cache cannot be written."""
+    return DataError(
+        f"cannot stage the dataset in the cache folder {folder}: {exc.strerror or exc}. Make the cache "
+        f"writable, point XDG_CACHE_HOME to a writable folder, or pass --data-dir with a ready "
+        "FashionMNIST/raw tree (used in place)"
+    )
 
 
 def _fashion_root(explicit: Path | None) -> Path:

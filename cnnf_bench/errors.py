@@ -35,5 +35,9 @@ class ResultsError(CnnfBenchError):
     """The results store cannot be read or written."""
 
 
+class WriteError(CnnfBenchError):
+    """An output file or folder cannot be written (read-only place, full disk, a file in the way)."""
+
+
 class AttackError(CnnfBenchError):
     """An attack produced an invalid result (outside the eps-ball or [0,1], not finite)."""

@@ -28,7 +28,7 @@ from cnnf_bench.checkpoint import Checkpoint, load_checkpoint
 from cnnf_bench.config import from_dict, run_name
 from cnnf_bench.data import ImageSet, eval_indices, load_split
 from cnnf_bench.errors import CheckpointError, ConfigError, UsageError
-from cnnf_bench.protocols import PROTOCOLS, attack_settings
+from cnnf_bench.protocols import PROTOCOLS, attack_variants
 from cnnf_bench.results import ResultsStore, record_key
 from cnnf_bench.runtime import configure_torch, generator
 from cnnf_bench.zoo import MODELS, FeedbackNet
@@ -43,7 +43,8 @@ class EvalRequest:
 
     ``n`` images of the fixed evaluation subset (None: the whole test split); with ``n_from_protocol``
     the protocol's own subset size for this attack wins where it has one (the original ran SPSA on
-    1,000 Fashion-MNIST / 640 CIFAR-10 images).
+    1,000 Fashion-MNIST / 640 CIFAR-10 images). An ``n`` above the test split's size is an error when
+    ``n_explicit`` (the user asked for it); a default is clipped to the split, with a limit note.
     """
 
     attack: str
@@ -52,6 +53,7 @@ class EvalRequest:
     readouts: tuple[str, ...] | None = None
     n: int | None = 1000
     n_from_protocol: bool = False
+    n_explicit: bool = False
     subset_seed: int = 0
     attack_seed: int = 0
     batch_size: int = 250
@@ -153,6 +155,31 @@ def _plan(
     return list(jobs.values())
 
 
+def _stored_keys(store: ResultsStore | None, protocol: str) -> tuple[set[str], set[str]]:
+    """Keys in the store, and the keys of its records of ``protocol`` (to recognise pre-protocol keys)."""
+    if store is None:
+        return set(), set()
+    records = store.records()  # raises for a file that is not a JSONL store, before any attack runs
+    return {r["key"] for r in records}, {r["key"] for r in records if r.get("protocol") == protocol}
+
+
+def legacy_key(identity: dict[str, Any]) -> str:
+    """The key a record had before the protocol joined the identity (stores written up to 0.1.x)."""
+    return record_key({k: v for k, v in identity.items() if k != "protocol"})
+
+
+def _subset_size(request: EvalRequest, protocol_n: int | None, total: int, dataset: str) -> tuple[int | None, str]:
+    """The number of evaluation images, and a limit note when a default had to be clipped to the split."""
+    n = protocol_n if request.n_from_protocol and protocol_n is not None else request.n
+    if n is None or n <= total:
+        return n, ""
+    if request.n_explicit:
+        raise UsageError(
+            f"--n {n} is more than the {total} images of the {dataset} test split; use --n {total} or --all"
+        )
+    return total, f"n {n} asked for, but the {dataset} test split has only {total} images: all {total} used"
+
+
 def evaluate_checkpoint(
     checkpoint: Path,
     request: EvalRequest,
@@ -162,7 +189,12 @@ def evaluate_checkpoint(
     force: bool = False,
     callback: Callback | None = None,
 ) -> list[dict[str, Any]]:
-    """Run ``request`` on ``checkpoint``; append new records to ``store``; return the records made."""
+    """Run ``request`` on ``checkpoint``; append new records to ``store``; return the records made.
+
+    A protocol can define several settings of one attack (the strong protocol's PGD with the
+    cross-entropy and the margin loss); each runs and makes its own records, unless the request's
+    explicit parameters make them the same.
+    """
     configure_torch()
     device = torch.device(device)
     ckpt = load_checkpoint(checkpoint)
@@ -174,20 +206,22 @@ def evaluate_checkpoint(
             raise ConfigError(f"cycles must be >= 0, got {request.cycles}")
         model.cycles = request.cycles
     dataset = str(ckpt.config["data"]["dataset"])
-    params, protocol_n = attack_settings(request.protocol, request.attack, dataset, request.params)
-    attack = make_attack(request.attack, params)
+    variants = [
+        (make_attack(request.attack, params), n)
+        for params, n in attack_variants(request.protocol, request.attack, dataset, request.params)
+    ]
     for target in request.targets:
         VIEWS.get(target)
         model.resolve_view(target)
     readouts = tuple(model.check_readout(r) for r in (request.readouts or (model.readout,)))
     if model.single_function:
         readouts = readouts[:1]
-    targets = request.targets if attack.uses_view else ("-",)
-    n = protocol_n if request.n_from_protocol and protocol_n is not None else request.n
+    probe = variants[0][0]
+    targets = request.targets if probe.uses_view else ("-",)
 
     source_info: dict[str, Any] | None = None
     source_model: Classifier | None = None
-    if attack.needs_source:
+    if probe.needs_source:
         source_path = request.source or baseline_source(ckpt)
         source_ckpt = load_checkpoint(source_path)
         if source_ckpt.config["data"]["dataset"] != dataset:
@@ -201,44 +235,57 @@ def evaluate_checkpoint(
         }
 
     test = load_split(dataset, False, data_dir)
-    index = eval_indices(len(test), n, request.subset_seed)
-    subset = {"split": "test", "seed": request.subset_seed, "n": int(index.shape[0])}
-    identity = {
-        "checkpoint": ckpt.sha256,
-        "cycles": getattr(model, "cycles", 0),
-        "attack": attack.name,
-        "params": attack.params(),
-        "attack_seed": request.attack_seed,
-        "subset": subset,
-        "source": None if source_info is None else source_info["sha256"],
-    }
-    jobs = _plan(model, attack, targets, readouts, identity)
-    present = store.keys() if store is not None else set()
-    todo = [j for j in jobs if force or any(record_key(ident) not in present for _, _, ident in j.outputs)]
-    if callback is not None:
-        for job in jobs:
-            if job not in todo:
-                for target, readout, _ in job.outputs:
-                    callback(EvalEvent("skip", label=f"{attack.name} {target} {readout}"))
-    records = []
-    for job in todo:
-        records.extend(
-            _run_job(job, ckpt, model, source_model, attack, test.subset(index), request, subset, device, callback)
-        )
-    extras: dict[str, Any] = {}
-    reach = getattr(attack, "reach", None)
-    if callable(reach):
-        extras["reach"] = float(reach())
-    notes = PROTOCOLS.get(request.protocol).limits(attack.name, attack.params())
-    if notes:
-        extras["limits"] = notes
+    sizes = [_subset_size(request, protocol_n, len(test), dataset) for _, protocol_n in variants]
+    present, present_legacy = _stored_keys(store, request.protocol)
     out = []
-    for record in records:
-        record["source"] = source_info
-        record["extras"] = {**extras, **record["extras"]}
-        if store is None or store.append(record, force=force):
-            out.append(record)
+    for (attack, _), (n, clipped) in zip(variants, sizes, strict=True):
+        index = eval_indices(len(test), n, request.subset_seed)
+        subset = {"split": "test", "seed": request.subset_seed, "n": int(index.shape[0])}
+        identity = {
+            "checkpoint": ckpt.sha256,
+            "cycles": getattr(model, "cycles", 0),
+            "protocol": request.protocol,
+            "attack": attack.name,
+            "params": attack.params(),
+            "attack_seed": request.attack_seed,
+            "subset": subset,
+            "source": None if source_info is None else source_info["sha256"],
+        }
+        jobs = _plan(model, attack, targets, readouts, identity)
+
+        def stored(ident: dict[str, Any]) -> bool:
+            return record_key(ident) in present or legacy_key(ident) in present_legacy
+
+        todo = [j for j in jobs if force or not all(stored(ident) for _, _, ident in j.outputs)]
+        if callback is not None:
+            for job in jobs:
+                if job not in todo:
+                    for target, readout, _ in job.outputs:
+                        callback(EvalEvent("skip", label=f"{_attack_label(attack)} {target} {readout}"))
+        records = []
+        for job in todo:
+            records.extend(
+                _run_job(job, ckpt, model, source_model, attack, test.subset(index), request, subset, device, callback)
+            )
+        extras: dict[str, Any] = {}
+        reach = getattr(attack, "reach", None)
+        if callable(reach):
+            extras["reach"] = float(reach())
+        notes = PROTOCOLS.get(request.protocol).limits(attack.name, attack.params()) + ([clipped] if clipped else [])
+        if notes:
+            extras["limits"] = notes
+        for record in records:
+            record["source"] = source_info
+            record["extras"] = {**extras, **record["extras"]}
+            if store is None or store.append(record, force=force):
+                out.append(record)
     return out
+
+
+def _attack_label(attack: Attack) -> str:
+    """The attack's name, with its loss when it is not the default cross-entropy (progress labels)."""
+    loss = attack.params().get("loss")
+    return f"{attack.name}-{loss}" if isinstance(loss, str) and loss != "ce" else attack.name
 
 
 def _deployed(model: Classifier, readout: str) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -262,7 +309,7 @@ def _run_job(
     device: torch.device,
     callback: Callback | None,
 ) -> list[dict[str, Any]]:
-    label = f"{attack.name} {job.target} -> {', '.join(sorted({r for _, r, _ in job.outputs}))}"
+    label = f"{_attack_label(attack)} {job.target} -> {', '.join(sorted({r for _, r, _ in job.outputs}))}"
     forward = None
     if attack.uses_view:
         owner = source_model if source_model is not None else model

@@ -3,8 +3,10 @@
 ``paper`` reproduces the released CNN-F evaluation (reference section 5) in [0, 1] units: the training
 eps and step, PGD-7 with one random start, SPSA with 7 iterations, Adam lr 0.01 and delta 0.01 in the
 original's [-1, 1] scale (0.005 here), 128 samples in chunks of 64 on a 1,000 / 640-image subset, and
-transfer PGD-7 from the CNN baseline. ``custom`` is the registry's defaults. Explicit parameters always
-win over the protocol's.
+transfer PGD-7 from the CNN baseline. ``strong`` follows evaluation-rigor.md and runs PGD twice, with
+the cross-entropy and with the CW margin loss (a protocol may define several *variants* of an attack;
+each makes its own records). ``custom`` is the registry's defaults. Explicit parameters always win over
+the protocol's.
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ class Protocol:
     def defaults(self, attack: str, dataset: str) -> AttackDefaults:
         """Settings for ``attack`` on ``dataset`` (eps always included)."""
         return AttackDefaults({"eps": RECIPES[dataset].eps})
+
+    def variants(self, attack: str, dataset: str) -> list[AttackDefaults]:
+        """Every setting the protocol runs ``attack`` with (one, unless it adds e.g. another loss)."""
+        return [self.defaults(attack, dataset)]
 
     def limits(self, attack: str, params: dict[str, Any]) -> list[str]:
         """Human-readable warnings about what these settings cannot do (printed, never hidden)."""
@@ -97,22 +103,47 @@ class StrongProtocol(Protocol):
         }
         return AttackDefaults(table.get(attack, {"eps": eps}))
 
+    def variants(self, attack: str, dataset: str) -> list[AttackDefaults]:
+        """PGD twice: cross-entropy (the default, so these records keep their keys) and the CW margin
+        loss, which does not saturate on confident predictions and goes lower on the quick CNN-F."""
+        base = self.defaults(attack, dataset)
+        if attack != "pgd":
+            return [base]
+        return [base, AttackDefaults({**base.params, "loss": "margin"}, base.n)]
+
 
 PROTOCOLS: Registry[Protocol] = Registry("protocol")
 PROTOCOLS.add("paper", PaperProtocol("paper", "the released CNN-F evaluation (PGD-7, SPSA-7, transfer PGD-7)"))
 PROTOCOLS.add(
     "strong",
-    StrongProtocol("strong", "PGD-40 x5 restarts keeping the best iterate, SPSA-20 that reaches eps, Square, APGD"),
+    StrongProtocol(
+        "strong",
+        "PGD-40 x5 restarts keeping the best iterate (cross-entropy and margin loss), SPSA-20 that reaches eps, "
+        "Square, APGD",
+    ),
 )
 PROTOCOLS.add("custom", Protocol("custom", "the attack registry's defaults with the dataset's eps"))
+
+
+def attack_variants(
+    protocol: str, attack: str, dataset: str, overrides: dict[str, Any] | None = None
+) -> list[tuple[dict[str, Any], int | None]]:
+    """Parameters (protocol defaults, then ``overrides``) and subset size of every setting the protocol
+    runs an attack with; variants that the overrides make identical (``loss=ce``) count once."""
+    if dataset not in RECIPES:
+        raise ConfigError(f"no protocol defaults for dataset {dataset!r}")
+    explicit = {k: v for k, v in (overrides or {}).items() if v is not None}
+    out: list[tuple[dict[str, Any], int | None]] = []
+    for base in PROTOCOLS.get(protocol).variants(attack, dataset):
+        params = {**base.params, **explicit}
+        if all(params != other for other, _ in out):
+            out.append((params, base.n))
+    return out
 
 
 def attack_settings(
     protocol: str, attack: str, dataset: str, overrides: dict[str, Any] | None = None
 ) -> tuple[dict[str, Any], int | None]:
-    """Parameters (protocol defaults, then ``overrides``) and the protocol's subset size for an attack."""
-    if dataset not in RECIPES:
-        raise ConfigError(f"no protocol defaults for dataset {dataset!r}")
-    base = PROTOCOLS.get(protocol).defaults(attack, dataset)
-    params = {**base.params, **{k: v for k, v in (overrides or {}).items() if v is not None}}
-    return params, base.n
+    """Parameters (protocol defaults, then ``overrides``) and the protocol's subset size for an attack
+    (its first variant)."""
+    return attack_variants(protocol, attack, dataset, overrides)[0]

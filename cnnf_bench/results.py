@@ -3,11 +3,14 @@
 One line is one record (schema in ``docs/results-schema.md``). Records are never rewritten: a forced
 re-run appends a new line with the same ``key`` and :meth:`ResultsStore.latest` keeps the last one. A
 crash can leave a truncated last line; readers skip it with a warning and writers terminate it first,
-so a broken line never costs another record.
+so a broken line never costs another record. A file whose first line is not a JSON record (a
+checkpoint, a CSV, any binary file) is not a store: it is neither read nor appended to. A failed append
+(full disk, I/O error) is rolled back to the previous length, so it leaves no partial record.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -53,6 +56,17 @@ class ResultsStore:
         except OSError as exc:
             raise ResultsError(f"cannot read results store {self._path}: {exc.strerror or exc}") from None
 
+    def _check_jsonl(self, data: bytes) -> None:
+        """Raise a ResultsError unless ``data`` looks like a JSONL store: its first non-blank line starts
+        like a JSON record (``{"``) and holds no NUL byte. A record cut short by a crash still does; a
+        checkpoint, an archive, a CSV or a JSON array does not."""
+        first = data.lstrip(b" \t\r\n").partition(b"\n")[0]
+        if first and (not first.startswith(b'{"') or b"\x00" in first):
+            raise ResultsError(
+                f"{self._path} is not a JSONL results store (its first line is not a JSON record); "
+                "nothing was read or written"
+            )
+
     def _parse(self, data: bytes) -> tuple[list[dict[str, Any]], list[str]]:
         """Valid records in file order, and one warning per skipped line."""
         records: list[dict[str, Any]] = []
@@ -79,6 +93,7 @@ class ResultsStore:
         if data is None:
             self.warnings = []
             return []
+        self._check_jsonl(data)
         records, self.warnings = self._parse(data)
         return records
 
@@ -124,6 +139,7 @@ class ResultsStore:
             with FileLock(str(self._lock_path), timeout=LOCK_TIMEOUT_S):
                 data = self._read_bytes()
                 if data:
+                    self._check_jsonl(data)
                     existing, _ = self._parse(data)
                     if not force and any(r["key"] == key for r in existing):
                         return False
@@ -135,12 +151,25 @@ class ResultsStore:
                 f"results store {self._path} stayed locked for {LOCK_TIMEOUT_S:.0f} s (lock file {self._lock_path})"
             ) from None
         except OSError as exc:
-            raise ResultsError(f"cannot write results store {self._path}: {exc.strerror or exc}") from None
+            raise ResultsError(
+                f"cannot write results store {self._path}: {exc.strerror or exc}; the record was not stored"
+            ) from None
         return True
 
     def _write(self, payload: bytes) -> None:
-        """Append ``payload`` in one write and fsync it."""
-        with open(self._path, "ab") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
+        """Append ``payload`` and fsync it; on any failure cut the file back to its previous length."""
+        fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            try:
+                view = memoryview(payload)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            except BaseException:
+                with contextlib.suppress(OSError):  # best effort: the original error is what counts
+                    os.ftruncate(fd, size)
+                    os.fsync(fd)
+                raise
+        finally:
+            os.close(fd)

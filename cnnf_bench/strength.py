@@ -42,6 +42,8 @@ def _pgd(p: Mapping[str, Any]) -> str:
         extra.append("no random start")
     if p.get("track_best"):
         extra.append("best iterate")
+    if p.get("loss", "ce") != "ce":
+        extra.append(f"{p['loss']} loss")
     return text + (f" ({', '.join(extra)})" if extra else "")
 
 

@@ -224,13 +224,7 @@ def _refuse_non_finite(value: Any, where: str) -> None:
 
 
 def _read_suite(path: Path) -> dict[str, Any]:
-    """The suite's YAML mapping; a binary file or a non-finite number is one clear error."""
-    try:
-        Path(path).read_bytes().decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path} is not a text (UTF-8) YAML file") from None
-    except OSError:
-        pass  # load_yaml says what is wrong with the path
+    """The suite's YAML mapping (a binary or empty file is one clear error); no non-finite number in it."""
     data = load_yaml(path)
     _refuse_non_finite(data, str(path))
     return data

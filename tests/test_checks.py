@@ -201,7 +201,7 @@ def test_report_flags_rows_from_stored_verdicts_and_its_own_columns() -> None:
 
     clean = build_tables([x for x in records if x["attack"] != "fgsm"], [])[0]
     assert not clean.unreliable("CNN") and not clean.unreliable("CNN-F (avg)")
-    assert "C11 holds on the columns" in to_markdown([clean])
+    assert "C11/C19 hold on the columns" in to_markdown([clean])
 
 
 def test_a_suite_runs_the_checks_and_reports_their_flags(tmp_path: Path, fashion_dir: Path) -> None:
@@ -239,8 +239,11 @@ attacks:
     markdown = (tmp_path / "report.md").read_text()
     assert "protocol strong" in markdown and "**Flags**" in markdown
     columns = next(line for line in markdown.splitlines() if line.startswith("| | Clean"))
-    assert "PGD (first) | PGD (e2e) | PGD (e2e-avg) | PGD (bpda) | FGSM (first)" in columns
+    views = ("first", "e2e", "e2e-avg", "bpda")
+    pgd = " | ".join(f"PGD ({v}) | PGD-margin ({v})" for v in views)  # the strong protocol runs both losses
+    assert f"| Clean | {pgd} | FGSM (first)" in columns
     assert "PGD: 2 steps x 2 restarts (step 0.0125, best iterate), n=16" in markdown
+    assert "2 steps x 2 restarts (step 0.0125, best iterate, margin loss), n=16" in markdown
     report = runner.invoke(app, ["report", "--results", str(tmp_path / "results.jsonl")])
     assert report.exit_code == 0 and "Flags" in report.output
 

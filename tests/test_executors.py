@@ -93,7 +93,7 @@ def test_a_binary_suite_file_is_one_line(tmp_path: Path) -> None:
     path = tmp_path / "suite.yaml"
     path.write_bytes(bytes(range(256)) * 4)
     result = runner.invoke(app, ["run", str(path)])
-    assert result.exit_code == 2 and "not a text (UTF-8) YAML file" in result.output
+    assert result.exit_code == 2 and "is not a YAML text file" in result.output
     assert "Traceback" not in result.output
 
 

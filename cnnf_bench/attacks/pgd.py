@@ -2,14 +2,15 @@
 
 Uniform random start in the eps-box (then clipped to [0, 1]), sign-gradient steps on the summed
 cross-entropy, projection to the eps-box and clipping to [0, 1] after every step. Training uses
-:func:`pgd_linf` directly (PGD-7 against the first pass); the registered attack adds restarts and
-keeps each example's best iterate.
+:func:`pgd_linf` directly (PGD-7 against the first pass); the registered attack adds restarts, keeps
+each example's best iterate, and can ascend the CW margin loss instead (``loss="margin"``; Carlini &
+Wagner 2017), which keeps a useful gradient where a confident prediction saturates the cross-entropy.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -30,12 +31,23 @@ def uniform_start(x: Tensor, eps: float, generator: torch.Generator | None) -> T
     return (x + (2.0 * noise - 1.0) * eps).clamp_(0.0, 1.0)
 
 
-def input_gradient(forward: Forward, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-    """Gradient of the summed cross-entropy w.r.t. the input, and the logits it came from."""
+def margin_loss(logits: Tensor, y: Tensor) -> Tensor:
+    """Per-example CW margin: the largest wrong logit minus the true logit (> 0 iff misclassified)."""
+    true = logits.gather(1, y[:, None]).squeeze(1)
+    wrong = logits.scatter(1, y[:, None], float("-inf")).amax(1)
+    return wrong - true
+
+
+#: losses PGD can ascend (summed over the batch); "ce" is the original evaluation's
+PGD_LOSSES = ("ce", "margin")
+
+
+def input_gradient(forward: Forward, x: Tensor, y: Tensor, loss: str = "ce") -> tuple[Tensor, Tensor]:
+    """Gradient of the summed loss (cross-entropy or CW margin) w.r.t. the input, and the logits."""
     x = x.detach().requires_grad_(True)
     logits = forward(x)
-    loss = F.cross_entropy(logits, y, reduction="sum")
-    (grad,) = torch.autograd.grad(loss, x)
+    total = F.cross_entropy(logits, y, reduction="sum") if loss == "ce" else margin_loss(logits, y).sum()
+    (grad,) = torch.autograd.grad(total, x)
     return grad, logits.detach()
 
 
@@ -75,6 +87,7 @@ class PGD(Attack):
         random_start: start uniformly in the eps-box (else at the clean image).
         restarts: independent runs per example.
         track_best: check the deployed prediction after every step, not only after each restart.
+        loss: ``ce`` (cross-entropy, the default) or ``margin`` (CW margin loss).
     """
 
     step_size: float | None = None
@@ -82,18 +95,29 @@ class PGD(Attack):
     random_start: bool = True
     restarts: int = 1
     track_best: bool = False
+    loss: str = "ce"
 
     name: ClassVar[str] = "pgd"
-    summary: ClassVar[str] = "L-inf projected gradient descent (steps, step_size, random_start, restarts)"
+    summary: ClassVar[str] = "L-inf projected gradient descent (steps, step_size, random_start, restarts, loss)"
 
     def validate(self) -> None:
         super().validate()
         _positive_int(self.steps, "pgd.steps")
         _positive_int(self.restarts, "pgd.restarts")
+        if self.loss not in PGD_LOSSES:
+            raise ConfigError(f"{self.name}.loss must be one of {', '.join(PGD_LOSSES)}, got {self.loss!r}")
         if self.step_size is None:
             object.__setattr__(self, "step_size", 2.5 * self.eps / self.steps)
         elif self.step_size < 0:
             raise ConfigError(f"pgd.step_size must be >= 0, got {self.step_size}")
+
+    def params(self) -> dict[str, Any]:
+        """The hyper-parameters; ``loss`` only when it is not the default cross-entropy, so that every
+        cross-entropy record keeps the key (and params) it had before the loss became a parameter."""
+        params = super().params()
+        if params["loss"] == "ce":
+            del params["loss"]
+        return params
 
     def uses_score(self) -> bool:
         return self.restarts > 1 or self.track_best
@@ -119,7 +143,7 @@ class PGD(Attack):
             x0, y0 = x[rows], y[rows]
             x_adv = uniform_start(x0, self.eps, generator) if self.random_start and self.eps > 0 else x0.clone()
             for _ in range(self.steps):
-                grad, _ = input_gradient(forward, x_adv, y0)
+                grad, _ = input_gradient(forward, x_adv, y0, self.loss)
                 x_adv = project_linf(x_adv + self.step_size * grad.sign(), x0, self.eps)
                 if self.track_best:
                     tracker.offer(x_adv, y0, score, rows)

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from cnnf_bench.attacks.base import ATTACKS, Attack, Forward, _positive, _positive_int
-from cnnf_bench.attacks.pgd import project_linf
+from cnnf_bench.attacks.pgd import margin_loss, project_linf
 from cnnf_bench.errors import ConfigError
 
 #: per-example loss of (logits, labels), shape (n,)
@@ -39,13 +39,6 @@ LossFn = Callable[[Tensor, Tensor], Tensor]
 def cross_entropy_loss(logits: Tensor, y: Tensor) -> Tensor:
     """Per-example cross-entropy (what the original CNN-F evaluation gave advertorch)."""
     return F.cross_entropy(logits, y, reduction="none")
-
-
-def margin_loss(logits: Tensor, y: Tensor) -> Tensor:
-    """Per-example CW margin: the largest wrong logit minus the true logit (> 0 iff misclassified)."""
-    true = logits.gather(1, y[:, None]).squeeze(1)
-    wrong = logits.scatter(1, y[:, None], float("-inf")).amax(1)
-    return wrong - true
 
 
 SPSA_LOSSES: dict[str, LossFn] = {"ce": cross_entropy_loss, "margin": margin_loss}

@@ -1,14 +1,17 @@
-"""Flags for the report's rows (torch-free): stored check verdicts, plus C10 and C11 on the table's columns.
+"""Flags for the report's rows (torch-free): stored check verdicts, plus C10, C11 and C19 on the table.
 
 C10 (iterative beats single-step) and C11 (white-box beats black-box and transfer) need no fresh
 computation: a table that holds PGD and FGSM columns, or gradient and SPSA / Square / Transfer columns,
-already answers them, per training run and on the images both columns cover. Any failed check among
-:data:`~cnnf_bench.checks.base.UNRELIABLE_CHECKS` marks the row "potentially unreliable", as
-RobustBench marks an evaluation.
+already answers them, per training run and on the images both columns cover. C19 (mean ± std over
+training seeds of comparable records) re-derives, from the records' own fields, that every cell
+combined one measurement on one image set and that the Worst case ANDed flags only on shared images.
+Any failed check among :data:`~cnnf_bench.checks.base.UNRELIABLE_CHECKS` marks the row "potentially
+unreliable", as RobustBench marks an evaluation.
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -70,12 +73,20 @@ def _flags_of(record: Record) -> np.ndarray:
     return unpack_bits(str(record["correct"]), int(record["n"]))
 
 
-def _per_run(records_by_column: Mapping[str, Sequence[Record]]) -> dict[str, dict[str, list[Record]]]:
-    runs: dict[str, dict[str, list[Record]]] = defaultdict(lambda: defaultdict(list))
+def _family(record: Record) -> tuple[str, Any]:
+    """The image family of a record: records of one family nest (prefixes of one permutation)."""
+    subset = record.get("subset")
+    subset = subset if isinstance(subset, Mapping) else {}
+    return (str(subset.get("split", "test")), subset.get("seed"))
+
+
+def _per_run(records_by_column: Mapping[str, Sequence[Record]]) -> dict[tuple[str, Any], dict[str, list[Record]]]:
+    """(run, image family) -> column -> records: per-example flags compare only within one family."""
+    runs: dict[tuple[str, Any], dict[str, list[Record]]] = defaultdict(lambda: defaultdict(list))
     for column, records in records_by_column.items():
         for record in records:
             if record.get("correct"):
-                runs[str(record["checkpoint"]["sha256"])][column].append(record)
+                runs[(str(record["checkpoint"]["sha256"]), _family(record))][column].append(record)
     return runs
 
 
@@ -88,16 +99,19 @@ def _survivors(records: Sequence[Record], m: int) -> np.ndarray:
 
 
 def table_flags(records_by_column: Mapping[str, Sequence[Record]]) -> tuple[list[Flag], set[str]]:
-    """C10 and C11 evaluated on one row's own columns, per training run, on the images both cover.
+    """C10 and C11 evaluated on one row's own columns, per training run, on the images both cover
+    (never across image families: records with other subset seeds hold other images).
 
     Returns the flags and the ids of the checks the columns allowed (C10 needs PGD and FGSM on the same
     view; C11 a gradient column and an SPSA, Square or Transfer column).
     """
     flags: list[Flag] = []
     evaluated: set[str] = set()
-    for columns in _per_run(records_by_column).values():
+    per_run = _per_run(records_by_column)
+    several = len({family for _, family in per_run}) > 1
+    for (_, family), columns in per_run.items():
         first = next(iter(next(iter(columns.values()))))
-        run = _run_label(first)
+        run = _run_label(first) + (f" (subset seed {family[1]})" if several else "")
         attack_of = {c: str(rs[0]["attack"]) for c, rs in columns.items()}
         view_of = {c: str(rs[0].get("target", "-")) for c, rs in columns.items()}
         # C10: per view, the best PGD column vs the best FGSM column
@@ -155,11 +169,74 @@ def stored_flags(row_records: Sequence[Record], checks: Sequence[Record], cnn: b
     return RowFlags(tuple(flags), len(latest))
 
 
+def _measurement(record: Record, cnn: bool) -> dict[str, Any]:
+    """What must agree for two records to be averaged as training runs of one measurement (C19)."""
+    clean = record.get("attack") == "none"
+    params = {k: v for k, v in (record.get("params") or {}).items() if not (clean and k == "eps")}
+    source = record.get("source")
+    subset = record.get("subset") if isinstance(record.get("subset"), Mapping) else {}
+    return {
+        "dataset": record.get("dataset"),
+        "protocol": record.get("protocol"),
+        "eps": None if clean else record.get("eps"),
+        "attack": record.get("attack"),
+        "params": params,
+        "view": record.get("target"),
+        "readout": None if cnn else record.get("readout"),
+        "cycles": record.get("cycles"),
+        "model": record.get("model"),
+        "train_mode": record.get("train_mode"),
+        "source": source.get("model") if isinstance(source, Mapping) else source,
+        "image split": (subset or {}).get("split", "test"),
+        "subset seed": (subset or {}).get("seed"),
+        "n": record.get("n"),
+    }
+
+
+def comparability_flags(
+    cells: Mapping[str, Sequence[Record]],
+    worst: Sequence[Record],
+    worst_n: int,
+    left_out: Sequence[str],
+    cnn: bool,
+) -> list[Flag]:
+    """C19 on one row: each cell's records are one measurement on one image set, and the Worst case
+    (``worst``: the records it ANDed on their first ``worst_n`` images) stays within one image family.
+
+    A cell that mixes measurements, or a worst case over images some record does not cover, fails (a
+    report bug); a worst case that had to leave columns out (other images) warns: its value does not
+    cover every attack of the row.
+    """
+    flags: list[Flag] = []
+    for column, records in cells.items():
+        seen = [_measurement(r, cnn) for r in records]
+        differing = sorted({name for m in seen for name in m if json.dumps(m[name], sort_keys=True, default=str)
+                            != json.dumps(seen[0][name], sort_keys=True, default=str)})  # fmt: skip
+        if differing:
+            flags.append(Flag("C19", Verdict.FAIL, f"{column} combines records that differ in {', '.join(differing)}",
+                              "table"))  # fmt: skip
+    families = {(_measurement(r, cnn)["image split"], _measurement(r, cnn)["subset seed"]) for r in worst}
+    if len(families) > 1 or any(int(r["n"]) < worst_n for r in worst):
+        flags.append(Flag("C19", Verdict.FAIL, "the Worst case ANDs flags of different images", "table"))
+    if left_out:
+        text = f"Worst case leaves out {', '.join(left_out)} (other evaluation images)"
+        flags.append(Flag("C19", Verdict.WARN, text, "table"))
+    return flags
+
+
 def row_flags(
-    attack_records: Mapping[str, Sequence[Record]], checks: Sequence[Record], cnn: bool, row_records: Sequence[Record]
+    attack_records: Mapping[str, Sequence[Record]],
+    checks: Sequence[Record],
+    cnn: bool,
+    row_records: Sequence[Record],
+    comparability: Sequence[Flag] | None = None,
 ) -> RowFlags:
-    """All flags of a row: stored verdicts for its checkpoints, and C10/C11 on its attack columns."""
+    """All flags of a row: stored verdicts for its checkpoints, C10/C11 on its attack columns, and the
+    C19 flags of :func:`comparability_flags` when given (then C19 counts as evaluated)."""
     stored = stored_flags(row_records, checks, cnn)
     derived, evaluated = table_flags(attack_records)
+    if comparability is not None:
+        derived = [*derived, *comparability]
+        evaluated.add("C19")
     ordered = sorted([*stored.flags, *derived], key=lambda f: (check_number(f.check), f.origin))
     return RowFlags(tuple(ordered), stored.stored, tuple(sorted(evaluated, key=check_number)))

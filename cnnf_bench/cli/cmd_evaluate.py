@@ -123,6 +123,7 @@ def evaluate(
         readouts=tuple(readout) if readout else None,
         n=None if all_images else (n if n is not None else 1000),
         n_from_protocol=n is None and not all_images,
+        n_explicit=n is not None and not all_images,
         subset_seed=subset_seed,
         attack_seed=seed,
         batch_size=batch_size,

@@ -46,34 +46,43 @@ def report(
     ] = False,
 ) -> None:
     """Emit the paper's tables (Clean, per-attack, Min, per-example Worst case; mean ± std over seeds)."""
-    from cnnf_bench.checkpoint import atomic_write_bytes
+    from rich.markup import escape
+
+    from cnnf_bench.checkpoint import atomic_write_bytes, ensure_folder
     from cnnf_bench.cli.render import print_wide, report_tables
-    from cnnf_bench.errors import ResultsError
-    from cnnf_bench.report import build_tables
+    from cnnf_bench.errors import ResultsError, UsageError
+    from cnnf_bench.report import build_tables, usable_checks, usable_records
     from cnnf_bench.shards import is_sharded, merge_shards, open_checks, open_results
 
+    if out is not None and out.is_dir():
+        raise UsageError(f"--out {out} is a folder; give the path of the file to write")
     if not results.exists():
         raise ResultsError(f"no results store at {results}; run `cnnf-bench evaluate` or `cnnf-bench run` first")
+    if merge and not is_sharded(results):
+        raise UsageError(f"--merge needs a folder of result shards, and {results} is a file")
     store = open_results(results)
-    records = store.latest()
-    for warning in store.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
+    stored = store.latest()
+    warnings = list(store.warnings)
+    records, skipped = usable_records(stored)
+    warnings += [f"{results}: {line}" for line in skipped]
+    checks_store = open_checks(results, checks)
+    verdicts, skipped_checks = usable_checks(checks_store.latest())
+    warnings += checks_store.warnings + [f"{checks_store.path}: {line}" for line in skipped_checks]
+    for warning in warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+    if not records:
+        what = "holds no records" if not stored and not store.warnings else "holds no record this report can use"
+        raise ResultsError(f"results store {results} {what}; nothing to report")
     if merge:
-        if not is_sharded(results):
-            raise ResultsError(f"--merge needs a folder of result shards, and {results} is a file")
         merged = merge_shards(results)
         console.print(
             f"merged {merged.written} new record(s) into {merged.target} ({merged.present} already there) and "
             f"{merged.checks_written} verdict(s) into {merged.checks_target}",
             highlight=False,
         )
-    checks_store = open_checks(results, checks)
-    verdicts = checks_store.latest()
-    for warning in checks_store.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
     tables = build_tables(records, verdicts)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
+        ensure_folder(out.parent if str(out.parent) else Path(), "report folder")
         atomic_write_bytes(out, render(tables, fmt).encode())
     if fmt is Format.markdown or out is not None:
         for item in report_tables(tables):

@@ -45,6 +45,7 @@ def train(
     lr: Annotated[float | None, typer.Option(help="Initial learning rate (default 0.05).")] = None,
 ) -> None:
     """Train (or --resume) a CNN or CNN-F; prints progress, then the checkpoint's path."""
+    from cnnf_bench.checkpoint import ensure_folder
     from cnnf_bench.config import RunConfig, apply_overrides, load_yaml, resolve, run_config_from_mapping, run_name
     from cnnf_bench.runtime import resolve_device
     from cnnf_bench.train import fit
@@ -69,6 +70,7 @@ def train(
     cfg = resolve(apply_overrides(base, overrides))
     dev = resolve_device(device.value)
     run_dir = output_dir / run_name(cfg)
+    ensure_folder(run_dir if run_dir.exists() else output_dir)  # fail now, not after an epoch of training
     from cnnf_bench.cli.render import ProgressRenderer
 
     with ProgressRenderer(console) as progress:

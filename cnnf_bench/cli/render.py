@@ -96,8 +96,10 @@ def record_lines(records: list[dict[str, Any]]) -> list[str]:
     for r in records:
         target = "" if r["target"] == "-" else f" ({r['target']})"
         cycles = "" if r["cycles"] == r["model_kwargs"]["cycles"] else f", T={r['cycles']}"
+        loss = (r.get("params") or {}).get("loss")
+        name = f"{r['attack']}-{loss}" if isinstance(loss, str) and loss != "ce" else r["attack"]
         lines.append(
-            f"{r['attack']}{target} eps {r['eps']:.4g} on {r['checkpoint']['run']} "
+            f"{name}{target} eps {r['eps']:.4g} on {r['checkpoint']['run']} "
             f"{escape('[readout ' + r['readout'] + cycles + ']')}: "
             f"[bold]{100 * r['n_correct'] / r['n']:.2f}%[/] ({r['n_correct']}/{r['n']}), {r['seconds']:.1f} s"
         )

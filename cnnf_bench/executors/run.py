@@ -39,18 +39,20 @@ def write_report(suite: Suite, store_path: Path, sharded: bool) -> tuple[list[An
     """Build the tables from the suite's store (file or shards) and write ``<report>.md`` and ``.csv``."""
     from cnnf_bench.checkpoint import atomic_write_bytes
     from cnnf_bench.checks.base import default_checks_store
-    from cnnf_bench.report import build_tables, to_csv, to_markdown
+    from cnnf_bench.report import build_tables, to_csv, to_markdown, usable_checks, usable_records
     from cnnf_bench.results import ResultsStore
     from cnnf_bench.shards import CHECKS, ShardedStore
 
     store = ShardedStore(store_path) if sharded else ResultsStore(store_path)
     checks = ShardedStore(store_path, CHECKS) if sharded else ResultsStore(default_checks_store(store_path))
-    tables = build_tables(store.latest(), checks.latest())
+    records, skipped = usable_records(store.latest())
+    verdicts, skipped_checks = usable_checks(checks.latest())
+    tables = build_tables(records, verdicts)
     suite.report.parent.mkdir(parents=True, exist_ok=True)
     header = f"# {suite.name}\n\n{suite.description}\n\n" if suite.description else f"# {suite.name}\n\n"
     atomic_write_bytes(suite.report.with_suffix(".md"), (header + to_markdown(tables)).encode())
     atomic_write_bytes(suite.report.with_suffix(".csv"), to_csv(tables).encode())
-    return tables, [*store.warnings, *checks.warnings]
+    return tables, [*store.warnings, *skipped, *checks.warnings, *skipped_checks]
 
 
 def run_suite(
