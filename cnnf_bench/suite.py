@@ -1,13 +1,14 @@
-"""Benchmark suites: train the checkpoints a grid needs, run every attack not yet stored, write the report.
+"""Benchmark suites: parse and validate a suite YAML (the grid a ``run`` trains, attacks and reports).
 
 A suite YAML names models x seeds, a training config (the ``data`` and ``train`` sections of a run
-config), evaluation defaults and a list of attacks. Everything is resumable: complete checkpoints are
-skipped, partial ones resumed, and records already in the store are not recomputed.
+config), evaluation defaults, a list of attacks and where to run (``executor``). :mod:`cnnf_bench.jobs`
+turns it into a job graph and :mod:`cnnf_bench.executors.run` runs it. Everything is resumable: complete
+checkpoints are skipped, partial ones resumed, and records already in the store are not recomputed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from cnnf_bench.config import (
     run_name,
 )
 from cnnf_bench.errors import ConfigError
+from cnnf_bench.executors.settings import ExecutorSettings, executor_from_mapping
 
 SUITE_KEYS = (
     "name",
@@ -36,6 +38,7 @@ SUITE_KEYS = (
     "config",
     "evaluation",
     "attacks",
+    "executor",
 )
 EVAL_KEYS = ("protocol", "n", "subset_seed", "attack_seeds", "batch_size", "readouts", "targets", "checks")
 ATTACK_KEYS = ("attack", "targets", "readouts", "params", "n", "eps", "models", "cycles", "protocol", "batch_size")
@@ -93,6 +96,8 @@ class Suite:
     model_train: tuple[dict[str, Any], ...] = ()
     #: run the automatic checks on every checkpoint with these settings (``evaluation.checks``); None: don't
     checks: CheckSettings | None = None
+    #: where the jobs run (``executor:``; the ``run`` command's options override it)
+    executor: ExecutorSettings = field(default_factory=ExecutorSettings)
 
     def run_configs(self) -> list[RunConfig]:
         """Resolved training configs of every (model, seed), CNN baselines first (transfer sources)."""
@@ -206,13 +211,32 @@ def _attack(entry: Any, where: str) -> AttackEntry:
     )
 
 
+def _refuse_non_finite(value: Any, where: str) -> None:
+    """NaN and infinities are never a valid suite number (YAML reads ``.nan`` and ``.inf`` as floats)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where} must be a finite number, got {value}")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_non_finite(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _refuse_non_finite(item, f"{where}[{i}]")
+
+
+def _read_suite(path: Path) -> dict[str, Any]:
+    """The suite's YAML mapping (a binary or empty file is one clear error); no non-finite number in it."""
+    data = load_yaml(path)
+    _refuse_non_finite(data, str(path))
+    return data
+
+
 def load_suite(path: Path) -> Suite:
     """Parse and validate a suite YAML (unknown keys, bad values and unknown names are errors)."""
     from cnnf_bench.attacks import ATTACKS
     from cnnf_bench.attacks.views import VIEWS
     from cnnf_bench.protocols import PROTOCOLS
 
-    data = load_yaml(path)
+    data = _read_suite(path)
     where = str(path)
     _check_keys(data, SUITE_KEYS, where)
     name = coerce_value(data.get("name", Path(path).stem), str, f"{where}.name")
@@ -252,6 +276,7 @@ def load_suite(path: Path) -> Suite:
         description=str(data.get("description", "")),
         model_train=tuple(train for _, train in model_entries) if any(t for _, t in model_entries) else (),
         checks=_checks(evaluation.get("checks"), f"{where}.evaluation.checks"),
+        executor=executor_from_mapping(data.get("executor"), f"{where}.executor"),
     )
     PROTOCOLS.get(suite.protocol)
     for entry in suite.attacks:
@@ -263,96 +288,3 @@ def load_suite(path: Path) -> Suite:
     for cfg in suite.run_configs():  # validates models, overrides and the training config
         del cfg
     return suite
-
-
-@dataclass
-class SuiteEvent:
-    """Progress of :func:`run_suite` (rendered by the CLI)."""
-
-    kind: str  # "train", "trained", "evaluate", "evaluated", "skip", "report"
-    label: str = ""
-    info: dict[str, Any] = field(default_factory=dict)
-
-
-def run_suite(
-    suite: Suite,
-    device: Any,
-    data_dir: Path | None = None,
-    on_event: Callable[[SuiteEvent], None] | None = None,
-    train_callback: Callable[[Any], None] | None = None,
-    eval_callback: Callable[[Any], None] | None = None,
-    check_callback: Callable[[Any], None] | None = None,
-) -> list[Any]:
-    """Train what is missing, evaluate what is not stored, run the checks (``suite.checks``), write the
-    report; return the report tables."""
-    from cnnf_bench.checkpoint import atomic_write_bytes
-    from cnnf_bench.checks.base import default_checks_store
-    from cnnf_bench.evaluate import EvalRequest, evaluate_checkpoint
-    from cnnf_bench.report import build_tables, to_csv, to_markdown
-    from cnnf_bench.results import ResultsStore
-    from cnnf_bench.train import fit
-    from cnnf_bench.zoo import MODELS
-
-    def emit(kind: str, label: str = "", **info: Any) -> None:
-        if on_event is not None:
-            on_event(SuiteEvent(kind, label, info))
-
-    configs = suite.run_configs()
-    for cfg in configs:
-        path = suite.checkpoint(cfg)
-        emit("train", run_name(cfg), path=str(path))
-        result = fit(cfg, path.parent, device, data_dir=data_dir, resume=True, callback=train_callback)
-        emit("trained", run_name(cfg), already=result.already_complete, metrics=result.metrics[-1:])
-
-    store = ResultsStore(suite.results)
-    for cfg in configs:
-        path = suite.checkpoint(cfg)
-        spec = MODELS.get(cfg.model.name)
-        for entry in suite.attacks:
-            if not entry.applies_to(cfg):
-                continue
-            if entry.attack == "transfer" and spec.baseline is None:
-                continue  # the paper's "-": a CNN is not attacked by transfer from itself
-            for grid_params, eps in ((g, e) for g in param_grid(entry.params) for e in entry.eps or (None,)):
-                for cycles in entry.cycles:
-                    for attack_seed in suite.attack_seeds:
-                        params = dict(grid_params)
-                        if eps is not None:
-                            params["eps"] = eps
-                        request = EvalRequest(
-                            attack=entry.attack,
-                            params=params,
-                            targets=entry.targets or suite.targets,
-                            readouts=entry.readouts or suite.readouts,
-                            n=entry.n if entry.n is not None else suite.n,
-                            subset_seed=suite.subset_seed,
-                            attack_seed=attack_seed,
-                            batch_size=entry.batch_size or suite.batch_size,
-                            protocol=entry.protocol or suite.protocol,
-                            cycles=cycles,
-                        )
-                        label = f"{run_name(cfg)}: {entry.attack}"
-                        emit("evaluate", label)
-                        records = evaluate_checkpoint(path, request, store, device, data_dir, callback=eval_callback)
-                        emit("evaluated", label, records=records)
-        if suite.checks is not None:
-            from cnnf_bench.checks.runner import check_checkpoint
-
-            checks_store = ResultsStore(default_checks_store(suite.results))
-            readouts = (suite.readouts or (None,)) if cfg.model.cycles else (None,)
-            for readout in readouts:
-                label = f"{run_name(cfg)}: checks" + (f" [{readout}]" if readout else "")
-                emit("check", label)
-                results, computed = check_checkpoint(
-                    path, suite.checks, readout, checks_store, device, data_dir, callback=check_callback
-                )
-                emit("checked", label, results=results, computed=computed)
-    tables = build_tables(store.latest(), ResultsStore(default_checks_store(suite.results)).latest())
-    suite.report.parent.mkdir(parents=True, exist_ok=True)
-    markdown = suite.report.with_suffix(".md")
-    csv = suite.report.with_suffix(".csv")
-    header = f"# {suite.name}\n\n{suite.description}\n\n" if suite.description else f"# {suite.name}\n\n"
-    atomic_write_bytes(markdown, (header + to_markdown(tables)).encode())
-    atomic_write_bytes(csv, to_csv(tables).encode())
-    emit("report", str(markdown), csv=str(csv), warnings=list(store.warnings))
-    return tables

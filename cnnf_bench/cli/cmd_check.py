@@ -58,12 +58,12 @@ def check(
 
     The exit code is 0 even when checks fail: the verdicts are a diagnosis of the evaluation.
     """
-    from cnnf_bench.checks.base import default_checks_store
     from cnnf_bench.cli.render_checks import run_and_show
     from cnnf_bench.runtime import resolve_device
+    from cnnf_bench.shards import checks_location
 
     settings = check_settings(n, eps, steps, restarts, setting)
-    store = checks_store or default_checks_store(results)
+    store = checks_store or checks_location(results)
     readouts: list[str | None] = list(readout) if readout else [None]
     run_and_show(
         console, checkpoint, settings, readouts, store, resolve_device(device.value), data_dir, only, force=force

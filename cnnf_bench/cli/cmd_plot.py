@@ -8,14 +8,14 @@ from typing import Annotated
 import typer
 
 from cnnf_bench.cli.app import app, console, handle_errors
-from cnnf_bench.cli.cmd_evaluate import DEFAULT_RESULTS, ResultsOpt
-from cnnf_bench.cli.options import DataDirOpt, Device, DeviceOpt
+from cnnf_bench.cli.cmd_evaluate import DEFAULT_RESULTS
+from cnnf_bench.cli.options import DataDirOpt, Device, DeviceOpt, StoreOpt
 
 
 @app.command()
 @handle_errors
 def plot(
-    results: ResultsOpt = DEFAULT_RESULTS,
+    results: StoreOpt = DEFAULT_RESULTS,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Folder for the PNG/CSV files (default plots/<store name>).")
     ] = None,
@@ -44,11 +44,11 @@ def plot(
     from cnnf_bench.errors import ResultsError
     from cnnf_bench.plots import make_figures
     from cnnf_bench.plots.labels import dataset_labels
-    from cnnf_bench.results import ResultsStore
+    from cnnf_bench.shards import open_results
 
-    if not results.is_file():
+    if not results.exists():
         raise ResultsError(f"no results store at {results}; run `cnnf-bench evaluate` or `cnnf-bench run` first")
-    store = ResultsStore(results)
+    store = open_results(results)
     records = store.latest()
     for warning in store.warnings:
         console.print(f"[yellow]warning:[/] {warning}")

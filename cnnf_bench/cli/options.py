@@ -27,3 +27,6 @@ DataDirOpt = Annotated[
     ),
 ]
 OutputDirOpt = Annotated[Path, typer.Option("--output-dir", "-o", help="Folder that receives run folders.")]
+StoreOpt = Annotated[
+    Path, typer.Option("--results", help="Results store: a JSONL file, or a suite's folder of per-job shards.")
+]
