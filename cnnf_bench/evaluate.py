@@ -106,7 +106,7 @@ def baseline_source(ckpt: Checkpoint) -> Path:
     if not path.exists():
         raise CheckpointError(
             f"transfer needs the CNN baseline {path} (same seed and settings); train it with "
-            f"`cnnf-bench train --model {spec.baseline} --seed {cfg.seed} ...` or pass --source"
+            f"`cnnf-bench train --model {spec.baseline} --train-seed {cfg.seed} ...` or pass --source"
         )
     return path
 
