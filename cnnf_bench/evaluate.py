@@ -212,7 +212,13 @@ def evaluate_checkpoint(
     ]
     for target in request.targets:
         VIEWS.get(target)
-        model.resolve_view(target)
+        kind = model.view_kind(model.resolve_view(target))
+        wanted = variants[0][0].needs_view_kind
+        if variants[0][0].uses_view and kind != wanted:
+            raise UsageError(
+                f"{request.attack} attacks {wanted} views, and target {target!r} is a {kind} view "
+                "(feature views recon and latent take the feature attack; the others take logit attacks)"
+            )
     readouts = tuple(model.check_readout(r) for r in (request.readouts or (model.readout,)))
     if model.single_function:
         readouts = readouts[:1]
