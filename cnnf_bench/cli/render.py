@@ -138,10 +138,10 @@ def report_tables(tables: list[Any]) -> list[Any]:
     out: list[Any] = []
     for table in tables:
         majority = majority_runs(table)
-        rich = RichTable(title=table_title(table))
+        rich = RichTable(title=escape(table_title(table)))
         rich.add_column("", no_wrap=True)
-        for column in table.all_columns():
-            rich.add_column(column, justify="right", no_wrap=True)
+        for column in table.all_columns():  # headers such as "PGD (e2e) [restarts=1, steps=7]" are not markup
+            rich.add_column(escape(column), justify="right", no_wrap=True)
         for row in table.rows:
             source = table.cell(row, MIN).source_column
             values = []
@@ -150,7 +150,7 @@ def report_tables(tables: list[Any]) -> list[Any]:
                 text = format_cell(cell)
                 if cell.defined and majority is not None and cell.n_runs != majority:
                     text += f" (n={cell.n_runs})"
-                values.append(f"[bold]{text}[/]" if column == source else text)
+                values.append(f"[bold]{escape(text)}[/]" if column == source else escape(text))
             label = table.row_label(row)
             rich.add_row(f"[red]{escape(label)}[/]" if table.unreliable(row) else escape(label), *values)
         out.append(rich)
