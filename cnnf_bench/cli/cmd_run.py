@@ -190,9 +190,7 @@ def run(
     for item in report_tables(outcome.tables):
         print_wide(console, item) if not isinstance(item, str) else console.print(item)
     minutes = (time.perf_counter() - start) / 60
-    console.print(
-        f"report: {spec.report.with_suffix('.md')}, .csv and .json (wall time {minutes:.1f} min)"
-    )
+    console.print(f"report: {spec.report.with_suffix('.md')}, .csv and .json (wall time {minutes:.1f} min)")
     if outcome.failed:
         first = outcome.failed[0]
         raise fail(
