@@ -64,6 +64,9 @@ def owner_module(forward: Forward) -> nn.Module | None:
     """The ``nn.Module`` a view belongs to (the module itself, or a bound method's ``self``), if any."""
     if isinstance(forward, ViewModule):
         return owner_module(forward.view)
+    wrapped = getattr(forward, "__wrapped__", None)  # a counting or functools wrapper
+    if wrapped is not None:
+        return owner_module(wrapped)
     if isinstance(forward, nn.Module):
         return forward
     owner = getattr(forward, "__self__", None)

@@ -51,9 +51,9 @@ def report(
     """Emit the paper's tables (Clean, per-attack, Min, per-example Worst case; mean ± std over seeds)."""
     from rich.markup import escape
 
-    from cnnf_bench.checkpoint import atomic_write_bytes, ensure_folder
     from cnnf_bench.cli.render import print_wide, report_tables
     from cnnf_bench.errors import ResultsError, UsageError
+    from cnnf_bench.fileio import atomic_write_bytes, ensure_folder
     from cnnf_bench.report import build_tables, usable_checks, usable_records
     from cnnf_bench.shards import is_sharded, merge_shards, open_checks, open_results
 
