@@ -7,12 +7,12 @@ estimates the gradient of the per-example loss at ``x + dx`` from ``nb_sample`` 
 
     g = mean over v of (L(x + dx + delta v) - L(x + dx - delta v)) / (2 delta v),
 
-drawn in chunks of ``max_batch_size`` directions as advertorch draws them (so a seed gives advertorch's
-random stream), the query points not clipped to [0, 1], as in advertorch. The queries are evaluated
-without autograd (``torch.inference_mode()``) in large forward calls that hold both signs of many
-directions for the whole batch; how they are grouped is a speed setting that changes no number. Then one ``torch.optim.Adam`` step on
-``dx`` that increases the loss, and ``dx`` is projected in place (Adam keeps its moments) to the eps-box
-with ``x + dx`` clipped to [0, 1].
+drawn in chunks of ``max_batch_size`` directions, one random call per chunk as advertorch draws them
+(this fixes the random stream of a seed), the query points not clipped to [0, 1], as in advertorch. The
+queries are evaluated without autograd (``torch.inference_mode()``) in large forward calls that hold both
+signs of many directions for the whole batch; the grouping is a speed setting that changes no number.
+Then one ``torch.optim.Adam`` step on ``dx`` that increases the loss, and ``dx`` is projected in place
+(Adam keeps its moments) to the eps-box with ``x + dx`` clipped to [0, 1].
 
 Adam moves each pixel by about ``lr`` per step, so the attack reaches at most about ``nb_iter * lr`` in
 L-inf (:meth:`SPSA.reach`): the original's lr 0.01 on [-1, 1] inputs (0.005 here) and 7 steps reach
