@@ -52,6 +52,11 @@ class ViewModule(nn.Module):
                 f"the attacked view must return one logits tensor, got {type(out).__name__} "
                 "(ART would take the last element of a tuple as the logits)"
             )
+        if out.dim() != 2:
+            raise AttackError(
+                f"ART attacks take one logits vector per example; this view returns shape {tuple(out.shape)} "
+                "(any-iter stacks every iteration's logits: attack it with pgd, fgsm or spsa)"
+            )
         return out
 
 
