@@ -41,9 +41,10 @@ LossFn = Callable[[Tensor, Tensor], Tensor]
 SPSA_LOSSES: dict[str, LossFn] = {"ce": cross_entropy_loss, "margin": margin_loss}
 
 
-#: images per forward call of the query evaluation on the CPU (larger batches run slower per image there:
-#: the activations leave the cache); on a GPU one call takes every query of an estimate up to the cap
-CPU_QUERY_IMAGES = 512
+#: images per forward call of the query evaluation on the CPU (batches of several hundred run up to 2-3x
+#: slower per image there than batches of about a hundred: the activations leave the cache); on a GPU one
+#: call takes every query of an estimate up to the cap
+CPU_QUERY_IMAGES = 128
 GPU_QUERY_IMAGES = 16384
 
 
@@ -57,9 +58,11 @@ class _Estimator:
 
     The Rademacher directions are drawn in chunks of ``max_batch_size``, one generator call per chunk
     exactly as advertorch does, so the random stream (hence the result) of a seed stays the same. The
-    queries are then evaluated in as few forward calls as :func:`query_images` allows, the ``+delta``
-    and ``-delta`` points of a direction in the same call, under ``torch.inference_mode()``; a model's
-    per-example logits do not depend on what else is in the batch, so the grouping changes no number.
+    queries are then evaluated in forward calls of :func:`query_images` images (both signs of as many
+    directions as fit, or slices of them for a large batch), under ``torch.inference_mode()``; a model's
+    per-example logits do not depend on what else is in the batch (checked bit for bit for the CNN and
+    CNN-F views on the CPU; a call of a single image can take another BLAS kernel, and none is made: the
+    calls hold an even number of queries), so the grouping changes no number.
     The estimate sums ``diff * v`` chunk by chunk in the original order (floating-point sums are not
     associative: the same order gives the same bits).
     """
@@ -84,7 +87,8 @@ class _Estimator:
         self.chunks = [chunk] * (nb_sample // chunk) + ([nb_sample % chunk] if nb_sample % chunk else [])
         device = y.device
         #: directions per forward call: both signs of ``block`` directions for every image of the batch
-        self.block = max(1, min(nb_sample, query_images(device) // (2 * max(n, 1))))
+        self.per_call = query_images(device)
+        self.block = max(1, min(nb_sample, self.per_call // (2 * max(n, 1))))
         self.v = torch.empty((nb_sample, 1, *image), dtype=dtype, device=device)  # one direction per sample
         self.query = torch.empty((self.block, 2, n, *image), dtype=dtype, device=device)
         self.y = y.repeat(2 * self.block)  # image-minor, matching query.view(-1, ...)
@@ -104,7 +108,8 @@ class _Estimator:
             v, query = self.v[lo : lo + b], self.query[:b]
             torch.add(x, v, alpha=self.delta, out=query[:, 0])
             torch.sub(x, v, alpha=self.delta, out=query[:, 1])
-            logits = self.forward(query.view(2 * b * n, *self.image))
+            flat = query.view(2 * b * n, *self.image)
+            logits = torch.cat([self.forward(flat[i : i + self.per_call]) for i in range(0, 2 * b * n, self.per_call)])
             losses = self.loss_fn(logits, self.y[: 2 * b * n]).view(b, 2, n)
             torch.sub(losses[:, 0], losses[:, 1], out=self.diff[lo : lo + b])
         grad = self.grad.view(n, -1)
