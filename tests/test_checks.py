@@ -128,7 +128,7 @@ def test_check_command_prints_stores_and_reuses_verdicts(
     assert {r["verdict"] for r in stored} <= {"pass", "warn", "fail", "skip"}
     assert all(r["settings"]["n"] == 16 and r["settings"]["eps"] == 0.1 for r in stored)
     c14 = next(r for r in stored if r["check"] == "C14")
-    assert set(c14["details"]["accuracy"]) == {"first", "e2e", "e2e-avg", "bpda"}
+    assert set(c14["details"]["accuracy"]) == {"first", "e2e", "e2e-avg", "bpda", "any-iter"}
 
     again = runner.invoke(app, args)
     assert again.exit_code == 0, again.output
