@@ -22,6 +22,7 @@ import torch
 
 from cnnf_bench import __version__
 from cnnf_bench.attacks import ATTACKS, Attack, check_adversarial
+from cnnf_bench.attacks.cost import PassCounter
 from cnnf_bench.attacks.views import VIEWS
 from cnnf_bench.bits import pack_bits
 from cnnf_bench.checkpoint import Checkpoint, load_checkpoint
@@ -358,11 +359,12 @@ def _run_job(
     callback: Callback | None,
 ) -> list[dict[str, Any]]:
     label = f"{_attack_label(attack)} {job.target} -> {', '.join(sorted({r for _, r, _ in job.outputs}))}"
+    counter = PassCounter()  # what the attack spends, per image (the record's "cost")
     forward = None
     if attack.uses_view:
         owner = source_model if source_model is not None else model
-        forward = owner.view(job.target, job.view_readout)
-    score = None if job.readout_for_score is None else _deployed(model, job.readout_for_score)
+        forward = counter.view(owner.view(job.target, job.view_readout))
+    score = None if job.readout_for_score is None else counter.score(_deployed(model, job.readout_for_score))
     gen = generator(request.attack_seed, device)
     flags: dict[str, list[torch.Tensor]] = {r: [] for _, r, _ in job.outputs}
     predictions: dict[str, list[torch.Tensor]] = {r: [] for _, r, _ in job.outputs}
@@ -410,6 +412,7 @@ def _run_job(
         "subset": subset,
         "max_linf": max_linf,
         "seconds": seconds,
+        "cost": counter.per_image(total, seconds),
         "extras": {"batch_size": request.batch_size, "shared_with": len(job.outputs), **logged},
         "versions": _versions(),
         "device": str(device),

@@ -407,3 +407,20 @@ def test_report_does_not_import_torch() -> None:
     code = "import sys, cnnf_bench.report; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_strength_line_quotes_the_recorded_cost_and_leaves_it_out_for_old_records() -> None:
+    from cnnf_bench.strength import evaluation_strength
+
+    pgd = {"attack": "pgd", "n": 8, "params": {"steps": 7, "step_size": 0.0355}}
+    spsa = {"attack": "spsa", "n": 4, "params": {"eps": 0.1, "nb_iter": 7, "lr": 0.005, "nb_sample": 64}}
+    with_cost = [
+        {**pgd, "cost": {"forward": 7, "backward": 7, "queries": 0, "seconds": 1.0}},
+        {**pgd, "cost": {"forward": 9.04, "backward": 7, "queries": 0, "seconds": 1.0}},
+        {**spsa, "cost": {"forward": 896, "backward": 0, "queries": 0, "seconds": 53.5}},
+    ]
+    line = evaluation_strength(with_cost)
+    assert "PGD: 7 steps x 1 restart (step 0.0355), n=8, 7 fwd+bwd + 2.04 fwd/img;" in line
+    assert line.endswith("lr 0.005 (reach 35% of eps), n=4, 896 fwd/img")
+    old = evaluation_strength([pgd, {**pgd, "cost": {"forward": 7, "backward": 7}}])
+    assert old == "PGD: 7 steps x 1 restart (step 0.0355), n=8"
