@@ -26,17 +26,18 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-PGD = {"eps": 0.1, "step_size": 0.0355, "steps": 7, "random_start": True, "restarts": 1, "track_best": False}
-SPSA = {"eps": 0.1, "steps": 7, "lr": 0.005, "delta": 0.005, "samples": 128}
+PGD = {"eps": 0.1, "step_size": 0.0355, "steps": 7, "random_start": True, "restarts": 1, "track_best": False,
+       "loss": "ce"}  # fmt: skip
+SPSA = {"eps": 0.1, "nb_iter": 7, "lr": 0.005, "delta": 0.005, "nb_sample": 128, "max_batch_size": 64, "loss": "ce"}
 
 
-def _bits(rate: float, n: int, rng: random.Random) -> str:
+def _bits(rate: float, n: int, rng: random.Random) -> tuple[str, int]:
     flags = [rng.random() < rate for _ in range(n)]
     packed = bytearray((n + 7) // 8)
     for i, flag in enumerate(flags):
         if flag:
             packed[i // 8] |= 1 << (7 - i % 8)
-    return base64.b64encode(bytes(packed)).decode("ascii")
+    return base64.b64encode(bytes(packed)).decode("ascii"), sum(flags)
 
 
 def quick_like_store(path: Path, n: int = 1000) -> int:
@@ -52,11 +53,11 @@ def quick_like_store(path: Path, n: int = 1000) -> int:
                 for attack, target, params, size, rate in plan:
                     if attack == "transfer" and model == "cnn-fmnist":
                         continue
-                    flags = _bits(rate, size, rng)
+                    flags, correct = _bits(rate, size, rng)
                     records.append(
                         {
                             "schema": 1,
-                            "key": f"{sha[:8]}-{attack}-{target}-{readout}",
+                            "key": f"{sha}-{attack}-{target}-{readout}",
                             "checkpoint": {"path": f"ck/{model}_s{seed}/checkpoint.pt", "sha256": sha,
                                            "run": f"{model}_adversarial_s{seed}"},
                             "dataset": "fmnist",
@@ -77,7 +78,7 @@ def quick_like_store(path: Path, n: int = 1000) -> int:
                                                                           "model": "cnn-fmnist", "target": "first"},
                             "subset": {"split": "test", "seed": 0, "n": size},
                             "n": size,
-                            "n_correct": int(rate * size),
+                            "n_correct": correct,
                             "correct": flags,
                             "max_linf": 0.1,
                             "seconds": 1.0,

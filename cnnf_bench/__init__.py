@@ -13,10 +13,14 @@ __version__ = "0.1.0"
 
 #: public names, all from :mod:`cnnf_bench.api`
 _API = ("Evaluation", "check_model", "evaluate_model", "wrap")
-__all__ = ["Evaluation", "__version__", "check_model", "evaluate_model", "wrap"]
+__all__ = ["Evaluation", "__version__", "check_model", "evaluate_model", "load_results", "wrap"]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "load_results":  # results as a pandas DataFrame (cnnf_bench.frame)
+        from cnnf_bench.frame import load_results
+
+        return load_results
     if name in _API:
         from cnnf_bench import api
 

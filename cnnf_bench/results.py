@@ -105,6 +105,12 @@ class ResultsStore:
             by_key[record["key"]] = record
         return list(by_key.values())
 
+    def to_frame(self, bits: bool = False) -> Any:
+        """The latest records as a tidy pandas DataFrame, one row per record (:mod:`cnnf_bench.frame`)."""
+        from cnnf_bench.frame import records_frame
+
+        return records_frame(self.latest(), bits)
+
     def keys(self) -> set[str]:
         """Keys of all valid records."""
         return {record["key"] for record in self.records()}

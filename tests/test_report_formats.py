@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from cnnf_bench.cli import app
 from cnnf_bench.report import build_tables, latex_escape, usable_checks
-from cnnf_bench.report.render import rendered_cell
+from cnnf_bench.report.render import latex_text, rendered_cell
 from tests.test_report import PGD, SPSA, make_record
 
 runner = CliRunner()
@@ -120,7 +120,7 @@ def test_a_failed_c6_and_every_note_show_in_all_five(rendered: dict[str, Any]) -
     for line in lines:
         assert line in _flat(rendered["terminal"]), line
         assert line in rendered["markdown"], line
-        assert latex_escape(line) in rendered["latex"], line
+        assert latex_text(line) in rendered["latex"], line
         assert any(line in t for t in texts), line
         json_texts = [*document["notes"], *document["flags"], f"Evaluation strength: {document['strength']}."]
         assert any(line in t for t in json_texts), line

@@ -38,7 +38,10 @@ def check(
     checkpoint: Annotated[Path, typer.Option("--checkpoint", help="Checkpoint file or run folder.")],
     n: Annotated[int | None, typer.Option("--n", help="Test images (fixed seeded subset; default 200).")] = None,
     readout: Annotated[
-        list[str] | None, typer.Option("--readout", help="Score with last or avg (repeatable; default deployed).")
+        list[str] | None,
+        typer.Option(
+            "--readout", metavar="[last|avg]", help="Score with last or avg (repeatable; default: the deployed one)."
+        ),
     ] = None,
     eps: Annotated[float | None, typer.Option(help="L-inf budget in [0,1] units (default: the dataset's).")] = None,
     steps: Annotated[int | None, typer.Option(help="PGD steps of the checks' base attack (default 10).")] = None,

@@ -1,6 +1,8 @@
-"""The paper's experiments as pictures: every figure is a PNG with the CSV of its numbers beside it.
+"""The paper's experiments as pictures: every figure (PNG, PDF or SVG) has the CSV of its numbers and a
+caption file beside it.
 
-Figure families, one module each: :mod:`~cnnf_bench.plots.curves` (Figure 5: accuracy against eps,
+Figure families, one module each: :mod:`~cnnf_bench.plots.main_table` (the report's main table as bars),
+:mod:`~cnnf_bench.plots.curves` (Figure 5: accuracy against eps,
 training and test iterations), :mod:`~cnnf_bench.plots.confusion`, :mod:`~cnnf_bench.plots.training`
 (loss curves), :mod:`~cnnf_bench.plots.corruption_table`, :mod:`~cnnf_bench.plots.student` (cycles x
 eta grid, clean vs noisy) and :mod:`~cnnf_bench.plots.restoration` (Figure 6d; the only one that runs a
@@ -16,12 +18,13 @@ from cnnf_bench.plots.confusion import LabelSource, confusion_matrices
 from cnnf_bench.plots.corruption_table import corruption_results
 from cnnf_bench.plots.curves import accuracy_vs_eps, accuracy_vs_test_iterations, accuracy_vs_train_iterations
 from cnnf_bench.plots.data import Record
-from cnnf_bench.plots.figure import PlotResult
+from cnnf_bench.plots.figure import FORMATS, PlotResult, output
+from cnnf_bench.plots.main_table import main_table
 from cnnf_bench.plots.restoration_curves import reconstruction_curves
 from cnnf_bench.plots.student import clean_vs_noisy, cycles_eta_grid
 from cnnf_bench.plots.training import training_curves
 
-__all__ = ["PlotResult", "make_figures"]
+__all__ = ["FORMATS", "PlotResult", "make_figures", "output"]
 
 
 def make_figures(
@@ -42,6 +45,7 @@ def make_figures(
     """
     taken = set() if taken is None else taken
     result = PlotResult()
+    result.add(main_table(records, out_dir, taken))
     for figure in (accuracy_vs_eps, accuracy_vs_train_iterations, accuracy_vs_test_iterations):
         result.add(figure(records, out_dir, taken))
     result.add(confusion_matrices(records, out_dir, labels, taken))

@@ -1,16 +1,20 @@
-"""Writing figures and the CSV beside them: Agg canvases (no pyplot, no global state), checked titles.
+"""Writing figures and the CSV beside them: Agg canvases (no pyplot), checked titles, paper formats.
 
 Every figure passes through :func:`save`, which refuses a figure without a title, axis labels and a
-legend, so no PNG leaves the tool unlabelled. Numbers go to a CSV of the same stem, written by
-:func:`write_csv`, so a reader can check any point of any figure.
+legend, so no figure leaves the tool unlabelled. The figure shows a one-line title (the first line of
+the title it is given); the full title, with every parameter, goes to ``<stem>.caption.txt`` beside it,
+ready for a paper's caption. Numbers go to a CSV of the same stem, written by :func:`write_csv`, so a
+reader can check any point of any figure. The file format (PNG, PDF or SVG) and the resolution are set
+for a whole ``plot`` call with :func:`output`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import re
 import textwrap
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +24,36 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 DPI = 110
+#: file formats a figure can be written in (vector formats for papers)
+FORMATS = ("png", "pdf", "svg")
+
+
+@dataclass
+class Output:
+    """The format and resolution figures are written with (see :func:`output`)."""
+
+    format: str = "png"
+    dpi: int = DPI
+
+
+OUTPUT = Output()
+
+
+@contextlib.contextmanager
+def output(fmt: str = "png", dpi: int = DPI) -> Iterator[None]:
+    """Write every figure saved inside the block as ``fmt`` at ``dpi`` (the defaults again afterwards)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"figure format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if dpi < 10:
+        raise ValueError(f"dpi must be >= 10, got {dpi}")
+    saved = (OUTPUT.format, OUTPUT.dpi)
+    OUTPUT.format, OUTPUT.dpi = fmt, dpi
+    try:
+        yield
+    finally:
+        OUTPUT.format, OUTPUT.dpi = saved
+
+
 #: one colour per series, in a fixed order so the same model keeps its colour across figures
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22")
 #: markers that tell lines apart once the palette's colours repeat
@@ -79,20 +113,25 @@ def _has_legend(fig: Figure) -> bool:
 
 
 def save(fig: Figure, path: Path, title: str) -> Path:
-    """Title the figure, check it is labelled, and write it as PNG.
+    """Title the figure (its first line), check it is labelled, write it in the current :func:`output`
+    format (``path``'s suffix is replaced) and the full title to ``<stem>.caption.txt``.
 
     Raises:
         ValueError: the figure lacks axis labels or a legend (a bug in the figure's code).
     """
     width = max(40, int(fig.get_figwidth() * 11.5))
-    fig.suptitle("\n".join(textwrap.fill(line, width) for line in title.splitlines()), fontsize="medium")
+    lines = [line for line in title.splitlines() if line.strip()] or [title]
+    fig.suptitle(textwrap.shorten(lines[0], width=2 * width, placeholder=" ..."), fontsize="medium")
     visible = [ax for ax in fig.axes if ax.get_visible()]
     if not any(ax.get_xlabel() for ax in visible) or not any(ax.get_ylabel() for ax in visible):
         raise ValueError(f"figure {path.name} has no axis labels")
     if not _has_legend(fig):
         raise ValueError(f"figure {path.name} has no legend")
+    path = path.with_suffix(f".{OUTPUT.format}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI)
+    # bbox "tight": long tick labels (class names such as "T-shirt/top") are never cut at the edge
+    fig.savefig(path, dpi=OUTPUT.dpi, bbox_inches="tight", pad_inches=0.05)
+    path.with_suffix(".caption.txt").write_text(" ".join(lines) + "\n")
     return path
 
 

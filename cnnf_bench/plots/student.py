@@ -31,6 +31,18 @@ GRID_HEADER = ("dataset", "model", "train_mode", "readout", "condition", "cycles
 BARS_HEADER = ("dataset", "line", "model", "train_mode", "trained_cycles", "eta", "condition", *STAT_HEADER)
 
 
+def _data_range(values: np.ndarray) -> tuple[float, float]:
+    """The colour scale's ends: the smallest and largest accuracy shown, widened to 1 point when flat."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return 0.0, 100.0
+    low, high = float(finite.min()), float(finite.max())
+    if high - low < 1.0:
+        middle = (low + high) / 2
+        low, high = middle - 0.5, middle + 0.5
+    return low, high
+
+
 def _conditions(records: Sequence[Record]) -> dict[str, list[Record]]:
     """Deployed records by condition: "clean", and "noise eps E" per noise setting."""
     out: dict[str, list[Record]] = defaultdict(list)
@@ -99,12 +111,13 @@ def cycles_eta_grid(records: Sequence[Record], out_dir: Path, taken: set[str] | 
                     stats[(i, j)] = stat
                     values[i, j] = 100 * stat.mean
                     rows.append([dataset, model, mode, readout, name, c, eta, *stat_fields(stat)])
-            image = ax.imshow(values, cmap="magma", vmin=0, vmax=100, origin="lower", aspect="auto")
+            # the colour scale spans the data (75-79% cells must not look alike on a 0-100 scale)
+            low, high = _data_range(values)
+            image = ax.imshow(values, cmap="magma", vmin=low, vmax=high, origin="lower", aspect="auto")
             for (i, j), stat in stats.items():
                 text = f"{100 * stat.mean:.1f}" + ("" if stat.std is None else f"\n±{100 * stat.std:.1f}")
-                ax.text(
-                    j, i, text, ha="center", va="center", fontsize=8, color="white" if values[i, j] < 60 else "black"
-                )
+                dark = values[i, j] < (low + high) / 2
+                ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if dark else "black")
             if stats:
                 (bi, bj), best = max(stats.items(), key=lambda item: item[1].mean)
                 ax.plot([bj], [bi + 0.32], marker="*", ms=12, color="cyan", ls="none",
@@ -117,8 +130,8 @@ def cycles_eta_grid(records: Sequence[Record], out_dir: Path, taken: set[str] | 
             ax.set_ylabel("eta (online-update rate)")
             ax.set_title(f"accuracy (%) on {name}", fontsize="small")
             ax.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False)
+            fig.colorbar(image, ax=ax, shrink=0.8, label="accuracy (%)")  # each panel on its own data range
         assert image is not None
-        fig.colorbar(image, ax=axes, shrink=0.8, label="accuracy (%)")
         title = f"{dataset}: CNN-F cycles x eta grid ({model}, {mode} training, readout {readout})\n{_what(group)}"
         stem = unique_stem(out_dir, f"cycles_eta_grid-{slug(dataset)}-{slug(model)}-{slug(mode)}", taken)
         result.written.append(save(fig, out_dir / f"{stem}.png", title))

@@ -182,13 +182,20 @@ _LATEX_SPECIAL = {
     "≈": r"$\approx$",
     "–": "--",
     "—": "---",
-    "`": r"\texttt{`}",
 }
 
 
 def latex_escape(text: str) -> str:
     """Escape LaTeX's special characters (and the few non-ASCII signs the report uses) in any text."""
     return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+
+
+def latex_text(text: str) -> str:
+    """Escaped text with `code` spans (commands, file names) set in \\texttt."""
+    parts = text.split("`")
+    if len(parts) % 2 == 0:  # an unpaired backquote: no code spans
+        return latex_escape(text).replace("`", "'")
+    return "".join(latex_escape(p) if i % 2 == 0 else r"\texttt{" + latex_escape(p) + "}" for i, p in enumerate(parts))
 
 
 def _latex_label(table: Table) -> str:
@@ -206,7 +213,7 @@ def to_latex(tables: Sequence[Table]) -> str:
         lines = [
             r"\begin{table}[t]",
             r"\centering",
-            r"\caption{" + latex_escape(f"{table_title(table)}. {caption(table)}") + "}",
+            r"\caption{" + latex_text(f"{table_title(table)}. {caption(table)}") + "}",
             r"\label{" + _latex_label(table) + "}",
             r"\begin{tabular}{l" + "c" * len(columns) + "}",
             r"\toprule",
@@ -236,7 +243,7 @@ def to_latex(tables: Sequence[Table]) -> str:
         body.extend(f"Flags: {line}" for line in flag_lines(table))
         if any(table.unreliable(row) for row in table.rows):
             body.append(flags_legend())
-        lines.append((r"\\" + "\n").join(latex_escape(item) for item in body))
+        lines.append((r"\\" + "\n").join(latex_text(item) for item in body))
         lines.extend([r"\end{minipage}", r"\end{table}"])
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + ("\n" if parts else "")
