@@ -22,12 +22,14 @@ import torch
 
 from cnnf_bench import __version__
 from cnnf_bench.attacks import ATTACKS, Attack, check_adversarial
+from cnnf_bench.attacks.cost import PassCounter
 from cnnf_bench.attacks.views import VIEWS
 from cnnf_bench.bits import pack_bits
 from cnnf_bench.checkpoint import Checkpoint, load_checkpoint
 from cnnf_bench.config import from_dict, run_name
 from cnnf_bench.data import ImageSet, eval_indices, load_split
 from cnnf_bench.errors import CheckpointError, ConfigError, UsageError
+from cnnf_bench.progress import listen
 from cnnf_bench.protocols import PROTOCOLS, attack_variants
 from cnnf_bench.results import ResultsStore, record_key
 from cnnf_bench.runtime import configure_torch, generator
@@ -66,7 +68,7 @@ class EvalRequest:
 class EvalEvent:
     """Progress of :func:`evaluate_checkpoint` (rendered by the CLI)."""
 
-    kind: str  # "start", "batch", "skip", "done"
+    kind: str  # "start", "iteration" (inside a batch), "batch", "skip", "done"
     done: int = 0
     total: int = 0
     label: str = ""
@@ -313,9 +315,26 @@ def evaluate_checkpoint(
 
 
 def _attack_label(attack: Attack) -> str:
-    """The attack's name, with its loss when it is not the default cross-entropy (progress labels)."""
+    """The attack's name, with its loss when it is not the default cross-entropy, and its eps (progress
+    labels: a suite runs one attack at several eps, and "skip fgsm first last" said which not)."""
     loss = attack.params().get("loss")
-    return f"{attack.name}-{loss}" if isinstance(loss, str) and loss != "ce" else attack.name
+    name = f"{attack.name}-{loss}" if isinstance(loss, str) and loss != "ce" else attack.name
+    return f"{name} eps {attack.eps:.4g}" if 0 < attack.eps < 1 else name
+
+
+def _iteration_events(
+    callback: Callback | None, label: str, start: int, size: int, total: int
+) -> Callable[[int, int], None] | None:
+    """A listener that turns an attack's per-iteration reports inside one batch into "iteration" events."""
+    if callback is None:
+        return None
+
+    def on_iteration(done: int, iterations: int) -> None:
+        fraction = done / iterations if iterations else 1.0
+        info = {"iteration": done, "iterations": iterations, "batch_start": start, "batch_size": size}
+        callback(EvalEvent("iteration", start + int(size * fraction), total, label, info))
+
+    return on_iteration
 
 
 def _deployed(model: Classifier, readout: str) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -340,11 +359,12 @@ def _run_job(
     callback: Callback | None,
 ) -> list[dict[str, Any]]:
     label = f"{_attack_label(attack)} {job.target} -> {', '.join(sorted({r for _, r, _ in job.outputs}))}"
+    counter = PassCounter()  # what the attack spends, per image (the record's "cost")
     forward = None
     if attack.uses_view:
         owner = source_model if source_model is not None else model
-        forward = owner.view(job.target, job.view_readout)
-    score = None if job.readout_for_score is None else _deployed(model, job.readout_for_score)
+        forward = counter.view(owner.view(job.target, job.view_readout))
+    score = None if job.readout_for_score is None else counter.score(_deployed(model, job.readout_for_score))
     gen = generator(request.attack_seed, device)
     flags: dict[str, list[torch.Tensor]] = {r: [] for _, r, _ in job.outputs}
     predictions: dict[str, list[torch.Tensor]] = {r: [] for _, r, _ in job.outputs}
@@ -359,7 +379,8 @@ def _run_job(
         begin()
     for lo in range(0, total, request.batch_size):
         x, y = data.batch(torch.arange(lo, min(lo + request.batch_size, total)), device)
-        x_adv = attack.run(forward or model, x, y, gen, score)  # type: ignore[arg-type]
+        with listen(_iteration_events(callback, label, lo, len(y), total)):
+            x_adv = attack.run(forward or model, x, y, gen, score)  # type: ignore[arg-type]
         max_linf = max(max_linf, check_adversarial(x_adv, x, attack.eps, attack.name))
         with torch.no_grad():
             logits = model.readout_logits(x_adv, tuple(flags))
@@ -391,6 +412,7 @@ def _run_job(
         "subset": subset,
         "max_linf": max_linf,
         "seconds": seconds,
+        "cost": counter.per_image(total, seconds),
         "extras": {"batch_size": request.batch_size, "shared_with": len(job.outputs), **logged},
         "versions": _versions(),
         "device": str(device),
