@@ -160,3 +160,87 @@ def from_model_spec(spec: str, weights: Path | None, dataset: str) -> ExternalMo
         sha256=digest.hexdigest(),
         builder=lambda: classifier,
     )
+
+
+#: ``--model-spec`` prefix that loads a RobustBench zoo model instead of calling a factory
+ROBUSTBENCH = "robustbench:"
+#: our dataset names -> RobustBench's
+_RB_DATASETS = {"cifar10": "cifar10"}
+
+
+def robustbench_loader() -> Callable[..., nn.Module]:
+    """``robustbench.utils.load_model``. RobustBench 1.1.1 imports AutoAttack as ``autoattack`` (its git
+    name) while PyPI ships the same code as ``pyautoattack``: the PyPI name is aliased when needed."""
+    try:
+        importlib.import_module("autoattack.state")
+    except ImportError:
+        aa = importlib.import_module("pyautoattack")
+        sys.modules.setdefault("autoattack", aa)
+        sys.modules.setdefault("autoattack.state", importlib.import_module("pyautoattack.state"))
+    from robustbench.utils import load_model
+
+    return load_model  # type: ignore[no-any-return]
+
+
+def from_robustbench(name: str, model_dir: Path | None, dataset: str) -> ExternalModel:
+    """A RobustBench zoo model (L-inf) through the ``robustbench`` package's own loader.
+
+    ``model_dir`` holds the zoo's files (``<dataset>/Linf/<name>.pt``, RobustBench's layout); a file that
+    is there is loaded without any download. The optional extra ``robustbench`` provides the package.
+    """
+    if dataset not in _RB_DATASETS:
+        raise UsageError(f"RobustBench models here are for {', '.join(_RB_DATASETS)}; pass --dataset cifar10")
+    try:
+        load_model = robustbench_loader()
+    except ImportError:
+        raise UsageError(
+            "--model-spec robustbench:... needs the optional extra: uv sync --extra robustbench "
+            "(or pip install 'cnnf-bench[robustbench]')"
+        ) from None
+    folder = Path(model_dir) if model_dir is not None else Path("models")
+    file = folder / _RB_DATASETS[dataset] / "Linf" / f"{name}.pt"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            module = load_model(
+                model_name=name, model_dir=str(folder), dataset=_RB_DATASETS[dataset], threat_model="Linf"
+            )
+    except Exception as exc:  # unknown names, failed downloads and damaged files all end here
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"RobustBench model {name!r} ({file}): {reason}") from None
+    classifier = as_classifier(module)
+    digest = hashlib.sha256(f"robustbench|{dataset}|Linf|{name}|".encode())
+    if file.is_file():
+        digest.update(sha256_file(file).encode())
+    return ExternalModel(
+        path=file,
+        model_name=name,
+        model_kwargs={"spec": f"{ROBUSTBENCH}{name}", "cycles": 0},
+        state_dict={},
+        config=_config(dataset),
+        complete=True,
+        sha256=digest.hexdigest(),
+        builder=lambda: classifier,
+    )
+
+
+def resolve_model(
+    checkpoint: Path | None, model_spec: str | None, weights: Path | None, dataset: str | None
+) -> Path | Checkpoint:
+    """What ``evaluate`` / ``check`` evaluate: a checkpoint file, or a model from ``--model-spec``.
+
+    ``--model-spec module:factory`` calls the factory (an ``nn.Module`` on [0, 1] images, or a
+    :class:`Classifier` with its own views) and loads ``--weights`` (a state dict) into it;
+    ``--model-spec robustbench:NAME`` loads a RobustBench zoo model from the folder ``--weights``.
+    """
+    if model_spec is None:
+        if weights is not None or dataset is not None:
+            raise UsageError("--weights and --dataset go with --model-spec")
+        if checkpoint is None:
+            raise UsageError("give --checkpoint, or --model-spec module:factory (with --weights)")
+        return checkpoint
+    if checkpoint is not None:
+        raise UsageError("give either --checkpoint or --model-spec, not both")
+    if model_spec.startswith(ROBUSTBENCH):
+        return from_robustbench(model_spec[len(ROBUSTBENCH) :], weights, dataset or "cifar10")
+    return from_model_spec(model_spec, weights, dataset or "fmnist")

@@ -8,7 +8,15 @@ from typing import Annotated, Any
 import typer
 
 from cnnf_bench.cli.app import app, console, deprecated, fail, handle_errors
-from cnnf_bench.cli.cmd_evaluate import DEFAULT_RESULTS, ResultsOpt, parse_params
+from cnnf_bench.cli.cmd_evaluate import (
+    DEFAULT_RESULTS,
+    CheckpointOpt,
+    DatasetOpt,
+    ModelSpecOpt,
+    ResultsOpt,
+    WeightsOpt,
+    parse_params,
+)
 from cnnf_bench.cli.options import DataDirOpt, Device, DeviceOpt
 
 ChecksStoreOpt = Annotated[
@@ -35,7 +43,10 @@ def check_settings(
 @app.command()
 @handle_errors
 def check(
-    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="Checkpoint file or run folder.")],
+    checkpoint: CheckpointOpt = None,
+    model_spec: ModelSpecOpt = None,
+    weights: WeightsOpt = None,
+    dataset: DatasetOpt = None,
     n: Annotated[int | None, typer.Option("--n", help="Test images (fixed seeded subset; default 200).")] = None,
     readout: Annotated[
         list[str] | None,
@@ -80,8 +91,11 @@ def check(
     settings = check_settings(n, eps, steps, restarts, [*(old_setting or []), *(param or [])])
     store = checks_store or checks_location(results)
     readouts: list[str | None] = list(readout) if readout else [None]
+    from cnnf_bench.external import resolve_model
+
+    subject = resolve_model(checkpoint, model_spec, weights, dataset)
     verdicts = run_and_show(
-        console, checkpoint, settings, readouts, store, resolve_device(device.value), data_dir, only, force=force
+        console, subject, settings, readouts, store, resolve_device(device.value), data_dir, only, force=force
     )
     failed = sorted({r.check for r in verdicts if r.verdict.value == "fail"})
     if strict and failed:

@@ -17,6 +17,32 @@ DEFAULT_RESULTS = Path("results/results.jsonl")
 DEPLOYED = "deployed"
 ResultsOpt = Annotated[Path, typer.Option("--results", help="Results store (JSONL).")]
 
+CheckpointOpt = Annotated[
+    Path | None, typer.Option("--checkpoint", help="Checkpoint file or run folder.", show_default=False)
+]
+ModelSpecOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model-spec",
+        metavar="MODULE:FACTORY",
+        help="Instead of --checkpoint: your model, a factory returning an nn.Module on [0,1] images (or "
+        "robustbench:NAME for a RobustBench zoo model).",
+        show_default=False,
+    ),
+]
+WeightsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--weights", help="With --model-spec: a state dict to load (robustbench: the zoo folder).", show_default=False
+    ),
+]
+DatasetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--dataset", metavar="[fmnist|cifar10]", help="With --model-spec: test images and eps.", show_default=False
+    ),
+]
+
 #: names a generic ``--steps`` maps to, in order of preference
 STEP_FIELDS = ("steps", "nb_iter", "max_iter")
 
@@ -63,8 +89,11 @@ def attack_overrides(
 @app.command()
 @handle_errors
 def evaluate(
-    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="Checkpoint file or run folder.")],
     attack: Annotated[str, typer.Option("--attack", "-a", help="Registered attack (see `cnnf-bench attacks`).")],
+    checkpoint: CheckpointOpt = None,
+    model_spec: ModelSpecOpt = None,
+    weights: WeightsOpt = None,
+    dataset: DatasetOpt = None,
     target: Annotated[
         list[str] | None,
         typer.Option(
@@ -133,6 +162,7 @@ def evaluate(
     """
     from cnnf_bench.cli.render import ProgressRenderer, record_lines, target_notes
     from cnnf_bench.evaluate import EvalRequest, evaluate_checkpoint
+    from cnnf_bench.external import resolve_model
     from cnnf_bench.protocols import PROTOCOLS
     from cnnf_bench.results import ResultsStore
     from cnnf_bench.runtime import resolve_device
@@ -163,10 +193,11 @@ def evaluate(
         cycles=cycles,
         source=source,
     )
+    subject = resolve_model(checkpoint, model_spec, weights, dataset)
     store = ResultsStore(results)
     with ProgressRenderer(console) as progress:
         records = evaluate_checkpoint(
-            checkpoint, request, store, resolve_device(device.value), data_dir, force=force, callback=progress.evaluate
+            subject, request, store, resolve_device(device.value), data_dir, force=force, callback=progress.evaluate
         )
     for warning in store.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
@@ -185,7 +216,7 @@ def evaluate(
         readouts: list[str | None] = list(readout) if readout else [None]
         run_and_show(
             console,
-            checkpoint,
+            subject,
             settings,
             readouts,
             default_checks_store(results),

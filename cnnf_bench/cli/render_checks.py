@@ -67,7 +67,7 @@ def summary_line(results: list[Any]) -> str:
 
 def run_and_show(
     console: Console,
-    checkpoint: Path,
+    checkpoint: Any,
     settings: Any,
     readouts: list[str | None],
     checks_store: Path,
@@ -101,7 +101,7 @@ def run_and_show(
             checkpoint, settings, readout, store, device, data_dir, only=only, force=force, callback=progress
         )
         reused = len(results) - len(computed)
-        label = f"checks of {checkpoint}" + (f" [readout {readout}]" if readout else "")
+        label = f"checks of {getattr(checkpoint, 'path', checkpoint)}" + (f" [readout {readout}]" if readout else "")
         console.print(checks_table(results, escape(label)))
         for line in advice_lines(results):
             console.print(line, highlight=False)
