@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from amp import AMP_CHOICES, amp_context  # benchmarks/amp.py (this script's folder is on the path)
 
 from cnnf_bench.attacks import ATTACKS
 from cnnf_bench.attacks.cost import PassCounter
@@ -74,8 +75,13 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def best_time(fn: Callable[[], object], device: torch.device, repeat: int) -> float:
+def best_time(fn: Callable[[], object], device: torch.device, repeat: int, amp: str = "off") -> float:
     """Best wall time of ``repeat`` calls after one warm-up call (the machine may be shared)."""
+    with amp_context(device, amp):
+        return _best_time(fn, device, repeat)
+
+
+def _best_time(fn: Callable[[], object], device: torch.device, repeat: int) -> float:
     fn()
     best = float("inf")
     for _ in range(repeat):
@@ -146,6 +152,7 @@ def main() -> None:
     parser.add_argument("--apgd-iter", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=3, help="repeats of each floor primitive (best kept)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--amp", choices=AMP_CHOICES, default="off", help="autocast attacks and floors in bfloat16")
     parser.add_argument("--label", default="", help="a tag stored with the results (e.g. before / after)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "attack_cost.json")
     args = parser.parse_args()
@@ -197,20 +204,22 @@ def main() -> None:
                 gen = generator(0, device)
                 sync(device)
                 start = time.perf_counter()
-                attack.run(counted_view, x, y, gen, counted_score)
+                with amp_context(device, args.amp):
+                    attack.run(counted_view, x, y, gen, counted_score)
                 sync(device)
                 seconds = time.perf_counter() - start
                 counted = counter.per_image(args.n, seconds)
                 need = nominal_passes(name, attack.params(), counted)
                 floor = 0.0
+                timing = (device, args.repeat, args.amp)
                 if need["fb"]:
-                    floor += need["fb"] * best_time(lambda v=view: input_gradient(v, x, y), device, args.repeat)
+                    floor += need["fb"] * best_time(lambda v=view: input_gradient(v, x, y), *timing)
                 if need["fwd"]:
                     with torch.inference_mode():
-                        floor += need["fwd"] * best_time(lambda v=view: v(x), device, args.repeat)
+                        floor += need["fwd"] * best_time(lambda v=view: v(x), *timing)
                 if need["score"]:
                     with torch.inference_mode():
-                        floor += need["score"] * best_time(lambda s=score_fn: s(x), device, args.repeat)
+                        floor += need["score"] * best_time(lambda s=score_fn: s(x), *timing)
                 row = {
                     "model": model_name,
                     "attack": name,
@@ -241,6 +250,7 @@ def main() -> None:
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "load_average": os.getloadavg(),
         "n": args.n,
+        "amp": args.amp,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "rows": rows,
     }

@@ -3,8 +3,9 @@
 A robust-accuracy number means little without the attack's budget: "PGD: 7 steps x 1 restart" and
 "PGD: 40 steps x 5 restarts, best iterate" are different claims. The line lists, per attack, every
 distinct setting found in the table's records, with the subset sizes they ran on, e.g.
-``PGD: 7 steps x 1 restart (step 0.0355); SPSA: 7 iterations x 128 samples, lr 0.005 (reach 35% of eps),
-n=50``.
+``PGD: 7 steps x 1 restart (step 0.0355), n=1000, 7 fwd+bwd/img; SPSA: 7 iterations x 128 samples, lr 0.005
+(reach 35% of eps), n=50, 1,792 fwd/img``. The passes per image come from the records' ``cost`` (what the
+attack spent, counted while it ran); records written before that field get the line without them.
 """
 
 from __future__ import annotations
@@ -92,16 +93,38 @@ def _describe(attack: str, params: Mapping[str, Any]) -> str:
     return describe(params)
 
 
+def _number(value: float) -> str:
+    return f"{value:.3g}" if value < 1000 else f"{value:,.0f}"
+
+
+def _cost(costs: list[Mapping[str, Any]]) -> str:
+    """What the setting spent per image (the most over its records), from records that carry a ``cost``:
+    ``7 fwd+bwd/img``, ``896 fwd/img``; empty when any record predates the field."""
+    if not costs or any(not isinstance(c, Mapping) for c in costs):
+        return ""
+    try:
+        fwd, bwd, queries = (max(float(c.get(k, 0.0)) for c in costs) for k in ("forward", "backward", "queries"))
+    except (TypeError, ValueError):
+        return ""
+    parts = [f"{_number(bwd)} fwd+bwd"] if bwd > 0 else []
+    if fwd - bwd > 1e-9:
+        parts.append(f"{_number(fwd - bwd)} fwd")
+    if queries > 0:
+        parts.append(f"{_number(queries)} deployed")
+    return f", {' + '.join(parts)}/img" if parts else ""
+
+
 def evaluation_strength(records: Sequence[Record]) -> str:
     """Per attack of the records (clean excluded): each distinct setting and the subset sizes it ran on."""
-    settings: dict[str, dict[str, dict[str, set[Any]]]] = defaultdict(dict)
+    settings: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     for record in records:
         attack = str(record["attack"])
         if attack == "none":
             continue
         text = _describe(attack, record.get("params") or {})
-        entry = settings[attack].setdefault(text, {"n": set(), "sources": set()})
+        entry = settings[attack].setdefault(text, {"n": set(), "sources": set(), "costs": []})
         entry["n"].add(int(record.get("n", 0)))
+        entry["costs"].append(record.get("cost"))
         source = record.get("source")
         if attack == "transfer" and isinstance(source, Mapping) and source.get("model"):
             entry["sources"].add(str(source["model"]))
@@ -110,6 +133,7 @@ def evaluation_strength(records: Sequence[Record]) -> str:
         texts = []
         for setting, entry in settings[attack].items():
             source = f" on {', '.join(sorted(entry['sources']))}" if entry["sources"] else ""
-            texts.append(f"{setting}{source}, n={'/'.join(str(n) for n in sorted(entry['n']))}")
+            n = "/".join(str(n) for n in sorted(entry["n"]))
+            texts.append(f"{setting}{source}, n={n}{_cost(entry['costs'])}")
         parts.append(f"{NAMES.get(attack, attack.upper())}: {' / '.join(texts)}")
     return "; ".join(parts)

@@ -24,6 +24,7 @@ FAST: dict[str, dict[str, object]] = {
     "apgd-dlr": {"max_iter": 3},
     "art-pgd": {"steps": 3},
     "noise": {"draws": 3},
+    "autoattack": {"n_iter": 3, "n_queries": 10},
 }
 
 
@@ -138,3 +139,18 @@ def test_test_time_cycles_override(tiny_runs: dict[str, Path], fashion_dir: Path
     made = _eval(tiny_runs["cnnf-fmnist-small"], None, fashion_dir, attack="none", cycles=0, readouts=("last",))  # type: ignore[arg-type]
     first = _eval(tiny_runs["cnnf-fmnist-small"], None, fashion_dir, attack="none", cycles=5, readouts=("last",))  # type: ignore[arg-type]
     assert made[0]["cycles"] == 0 and first[0]["cycles"] == 5 and made[0]["key"] != first[0]["key"]
+
+
+def test_records_carry_what_the_attack_spent(tiny_runs: dict[str, Path], fashion_dir: Path) -> None:
+    cnnf = tiny_runs["cnnf-fmnist-small"]
+    pgd = _eval(cnnf, None, fashion_dir, attack="pgd", params={"steps": 3}, targets=("e2e",), readouts=("avg",))[0]  # type: ignore[arg-type]
+    assert pgd["cost"]["forward"] == 3 and pgd["cost"]["backward"] == 3 and pgd["cost"]["queries"] == 0
+    assert pgd["cost"]["seconds"] == pytest.approx(pgd["seconds"], abs=1e-3)
+    spsa = _eval(
+        cnnf, None, fashion_dir, attack="spsa", params={"nb_iter": 2, "nb_sample": 6}, targets=("first",), n=8
+    )[0]  # type: ignore[arg-type]
+    assert spsa["cost"]["forward"] == 2 * 2 * 6 and spsa["cost"]["backward"] == 0
+    noise = _eval(cnnf, None, fashion_dir, attack="noise", params={"draws": 4}, readouts=("avg",))[0]  # type: ignore[arg-type]
+    assert noise["cost"] == {"forward": 0, "backward": 0, "queries": 4, "seconds": noise["cost"]["seconds"]}
+    clean = _eval(cnnf, None, fashion_dir, attack="none", readouts=("avg",))[0]  # type: ignore[arg-type]
+    assert (clean["cost"]["forward"], clean["cost"]["backward"], clean["cost"]["queries"]) == (0, 0, 0)

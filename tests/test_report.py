@@ -13,6 +13,7 @@ import pytest
 
 from cnnf_bench.bits import pack_bits
 from cnnf_bench.report import (
+    CSV_HEADER,
     MIN,
     WORST_CASE,
     Cell,
@@ -359,20 +360,26 @@ def test_markdown_states_what_the_numbers_are() -> None:
     assert "| 37.50 ± 53.03 |" in markdown
 
 
-def test_csv_long_format_round_trips() -> None:
+def test_csv_tidy_format_round_trips() -> None:
     table = single_table(paper_records())
     rows = list(csv.DictReader(io.StringIO(to_csv([table]))))
-    assert list(rows[0]) == ["dataset", "protocol", "eps", "row", "column", "mean", "std", "n_runs", "n_examples"]
-    assert len(rows) == 3 * (5 + 2)
-    by_key = {(r["row"], r["column"]): r for r in rows}
+    assert tuple(rows[0]) == CSV_HEADER
+    cells = [r for r in rows if r["kind"] == "cell"]
+    assert len(cells) == 3 * (5 + 2)
+    by_key = {(r["row"], r["column"]): r for r in cells}
     transfer = by_key[("CNN", "Transfer")]
-    assert (transfer["mean"], transfer["std"], transfer["n_runs"], transfer["n_examples"]) == ("", "", "0", "0")
+    assert (transfer["value"], transfer["std"], transfer["n_runs"], transfer["n_examples"]) == ("", "", "0", "0")
+    assert transfer["text"] == "-"
     avg_min = by_key[("CNN-F (avg)", "Min")]
-    assert float(avg_min["mean"]) == pytest.approx(0.6875)
-    assert float(avg_min["std"]) == pytest.approx(0.125 / SQRT2)
+    # percent, rounded as the tables display it: 0.6875 and 0.125 / sqrt(2)
+    assert (avg_min["value"], avg_min["std"], avg_min["text"]) == ("68.75", "8.84", "68.75 ± 8.84")
+    assert by_key[("CNN-F (avg)", "PGD (first)")]["min_source"] == "1"
     worst = by_key[("CNN-F (avg)", "Worst case")]
-    assert (float(worst["mean"]), worst["n_runs"], worst["n_examples"]) == (pytest.approx(0.375), "2", "4")
-    assert all((r["dataset"], r["protocol"], float(r["eps"])) == ("fmnist", "paper", EPS) for r in rows)
+    assert (worst["value"], worst["n_runs"], worst["n_examples"], worst["train_seeds"]) == ("37.50", "2", "4", "0;1")
+    assert all((r["dataset"], r["protocol"], r["eps"]) == ("fmnist", "paper", "0.1") for r in rows)
+    assert {r["unreliable"] for r in cells} == {"†"}  # SPSA breaks images PGD does not (C11 on the columns)
+    kinds = [r["kind"] for r in rows]
+    assert kinds.count("flags") == 3 and "caption" in kinds and "strength" in kinds and "legend" in kinds
 
 
 def test_latex_bolds_the_row_minimum() -> None:
@@ -393,10 +400,27 @@ def test_format_eps() -> None:
 def test_empty_input() -> None:
     assert build_tables([]) == []
     assert to_markdown([]) == ""
-    assert to_csv([]).strip() == "dataset,protocol,eps,row,column,mean,std,n_runs,n_examples"
+    assert to_csv([]).strip() == ",".join(CSV_HEADER)
 
 
 def test_report_does_not_import_torch() -> None:
     code = "import sys, cnnf_bench.report; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_strength_line_quotes_the_recorded_cost_and_leaves_it_out_for_old_records() -> None:
+    from cnnf_bench.strength import evaluation_strength
+
+    pgd = {"attack": "pgd", "n": 8, "params": {"steps": 7, "step_size": 0.0355}}
+    spsa = {"attack": "spsa", "n": 4, "params": {"eps": 0.1, "nb_iter": 7, "lr": 0.005, "nb_sample": 64}}
+    with_cost = [
+        {**pgd, "cost": {"forward": 7, "backward": 7, "queries": 0, "seconds": 1.0}},
+        {**pgd, "cost": {"forward": 9.04, "backward": 7, "queries": 0, "seconds": 1.0}},
+        {**spsa, "cost": {"forward": 896, "backward": 0, "queries": 0, "seconds": 53.5}},
+    ]
+    line = evaluation_strength(with_cost)
+    assert "PGD: 7 steps x 1 restart (step 0.0355), n=8, 7 fwd+bwd + 2.04 fwd/img;" in line
+    assert line.endswith("lr 0.005 (reach 35% of eps), n=4, 896 fwd/img")
+    old = evaluation_strength([pgd, {**pgd, "cost": {"forward": 7, "backward": 7}}])
+    assert old == "PGD: 7 steps x 1 restart (step 0.0355), n=8"

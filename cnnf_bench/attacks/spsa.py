@@ -7,10 +7,12 @@ estimates the gradient of the per-example loss at ``x + dx`` from ``nb_sample`` 
 
     g = mean over v of (L(x + dx + delta v) - L(x + dx - delta v)) / (2 delta v),
 
-queried in chunks of at most ``max_batch_size`` directions (one forward evaluates batch x chunk images;
-the query points are not clipped to [0, 1], as in advertorch). Then one ``torch.optim.Adam`` step on
-``dx`` that increases the loss, and ``dx`` is projected in place (Adam keeps its moments) to the eps-box
-with ``x + dx`` clipped to [0, 1].
+drawn in chunks of ``max_batch_size`` directions, one random call per chunk as advertorch draws them
+(this fixes the random stream of a seed), the query points not clipped to [0, 1], as in advertorch. The
+queries are evaluated without autograd (``torch.inference_mode()``) in large forward calls that hold both
+signs of many directions for the whole batch; the grouping is a speed setting that changes no number.
+Then one ``torch.optim.Adam`` step on ``dx`` that increases the loss, and ``dx`` is projected in place
+(Adam keeps its moments) to the eps-box with ``x + dx`` clipped to [0, 1].
 
 Adam moves each pixel by about ``lr`` per step, so the attack reaches at most about ``nb_iter * lr`` in
 L-inf (:meth:`SPSA.reach`): the original's lr 0.01 on [-1, 1] inputs (0.005 here) and 7 steps reach
@@ -39,8 +41,31 @@ LossFn = Callable[[Tensor, Tensor], Tensor]
 SPSA_LOSSES: dict[str, LossFn] = {"ce": cross_entropy_loss, "margin": margin_loss}
 
 
+#: images per forward call of the query evaluation on the CPU (batches of several hundred run up to 2-3x
+#: slower per image there than batches of about a hundred: the activations leave the cache); on a GPU one
+#: call takes every query of an estimate up to the cap
+CPU_QUERY_IMAGES = 128
+GPU_QUERY_IMAGES = 16384
+
+
+def query_images(device: torch.device) -> int:
+    """How many query images one forward call evaluates on ``device`` (a speed setting: never a result)."""
+    return GPU_QUERY_IMAGES if device.type == "cuda" else CPU_QUERY_IMAGES
+
+
 class _Estimator:
-    """SPSA gradient estimates for one batch, with its query buffers allocated once."""
+    """SPSA gradient estimates for one batch, with its query buffers allocated once.
+
+    The Rademacher directions are drawn in chunks of ``max_batch_size``, one generator call per chunk
+    exactly as advertorch does, so the random stream (hence the result) of a seed stays the same. The
+    queries are then evaluated in forward calls of :func:`query_images` images (both signs of as many
+    directions as fit, or slices of them for a large batch), under ``torch.inference_mode()``; a model's
+    per-example logits do not depend on what else is in the batch (checked bit for bit for the CNN and
+    CNN-F views on the CPU; a call of a single image can take another BLAS kernel, and none is made: the
+    calls hold an even number of queries), so the grouping changes no number.
+    The estimate sums ``diff * v`` chunk by chunk in the original order (floating-point sums are not
+    associative: the same order gives the same bits).
+    """
 
     def __init__(
         self,
@@ -57,30 +82,43 @@ class _Estimator:
         self.forward, self.loss_fn, self.delta, self.nb_sample = forward, loss_fn, delta, nb_sample
         self.generator = generator
         n, image = shape[0], shape[1:]
+        self.image = image
         chunk = min(max_batch_size, nb_sample)
         self.chunks = [chunk] * (nb_sample // chunk) + ([nb_sample % chunk] if nb_sample % chunk else [])
         device = y.device
-        self.v = torch.empty((chunk, 1, *image), dtype=dtype, device=device)  # one direction per sample
-        self.query = torch.empty((chunk, n, *image), dtype=dtype, device=device)
-        self.y = y.repeat(chunk)  # sample-major, matching query.view(chunk * n, ...)
+        #: directions per forward call: both signs of ``block`` directions for every image of the batch
+        self.per_call = query_images(device)
+        self.block = max(1, min(nb_sample, self.per_call // (2 * max(n, 1))))
+        self.v = torch.empty((nb_sample, 1, *image), dtype=dtype, device=device)  # one direction per sample
+        self.query = torch.empty((self.block, 2, n, *image), dtype=dtype, device=device)
+        self.y = y.repeat(2 * self.block)  # image-minor, matching query.view(-1, ...)
+        self.diff = torch.empty((nb_sample, n), dtype=dtype, device=device)
         self.grad = torch.empty(shape, dtype=dtype, device=device)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def __call__(self, x: Tensor) -> Tensor:
         """The estimate at ``x`` (a view of an internal buffer: copy it to keep it past the next call)."""
         n = x.shape[0]
+        lo = 0
+        for k in self.chunks:  # the draws, chunk by chunk (the random stream of advertorch's loop)
+            self.v[lo : lo + k].bernoulli_(0.5, generator=self.generator).mul_(2.0).sub_(1.0)
+            lo += k
+        for lo in range(0, self.nb_sample, self.block):
+            b = min(self.block, self.nb_sample - lo)
+            v, query = self.v[lo : lo + b], self.query[:b]
+            torch.add(x, v, alpha=self.delta, out=query[:, 0])
+            torch.sub(x, v, alpha=self.delta, out=query[:, 1])
+            flat = query.view(2 * b * n, *self.image)
+            logits = torch.cat([self.forward(flat[i : i + self.per_call]) for i in range(0, 2 * b * n, self.per_call)])
+            losses = self.loss_fn(logits, self.y[: 2 * b * n]).view(b, 2, n)
+            torch.sub(losses[:, 0], losses[:, 1], out=self.diff[lo : lo + b])
         grad = self.grad.view(n, -1)
         grad.zero_()
+        lo = 0
         for k in self.chunks:
-            v, query, y = self.v[:k], self.query[:k], self.y[: k * n]
-            v.bernoulli_(0.5, generator=self.generator).mul_(2.0).sub_(1.0)
-            torch.add(x, v, alpha=self.delta, out=query)
-            plus = self.loss_fn(self.forward(query.view(k * n, *x.shape[1:])), y)
-            torch.sub(x, v, alpha=self.delta, out=query)
-            minus = self.loss_fn(self.forward(query.view(k * n, *x.shape[1:])), y)
-            diff = (plus - minus).view(k, n)
             # 1 / v == v for Rademacher v: sum_s diff[s, b] v_s, for every image b at once
-            grad.addmm_(diff.t().to(grad.dtype), v.view(k, -1))
+            grad.addmm_(self.diff[lo : lo + k].t(), self.v[lo : lo + k].view(k, -1))
+            lo += k
         return self.grad.mul_(1.0 / (2.0 * self.delta * self.nb_sample))
 
 
@@ -112,8 +150,12 @@ def spsa_linf(
     max_batch_size: int = 64,
     loss: str | LossFn = "ce",
     generator: torch.Generator | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Tensor:
-    """One run of L-inf SPSA from ``dx = 0``; returns ``x + dx``, detached, inside the eps-ball and [0, 1]."""
+    """One run of L-inf SPSA from ``dx = 0``; returns ``x + dx``, detached, inside the eps-ball and [0, 1].
+
+    ``progress(done, nb_iter)`` is called after every iteration (an SPSA batch can take minutes).
+    """
     x = x.detach()
     if x.shape[0] == 0 or eps == 0:
         return x.clone()
@@ -122,7 +164,7 @@ def spsa_linf(
     dx = torch.zeros_like(x)
     opt = torch.optim.Adam([dx], lr=lr)
     point = torch.empty_like(x)
-    for _ in range(nb_iter):
+    for step in range(nb_iter):
         torch.add(x, dx, out=point)
         dx.grad = estimate(point).neg_()  # Adam minimises: descend the negated loss (as advertorch does)
         opt.step()
@@ -130,6 +172,8 @@ def spsa_linf(
             dx.clamp_(-eps, eps)
             torch.add(x, dx, out=point).clamp_(0.0, 1.0)
             torch.sub(point, x, out=dx)  # in place: the optimiser keeps its moments for this tensor
+        if progress is not None:
+            progress(step + 1, nb_iter)
     return project_linf(x + dx, x, eps)
 
 
@@ -147,7 +191,8 @@ class SPSA(Attack):
         lr: Adam learning rate (about the L-inf distance moved per step; see :meth:`reach`).
         delta: finite-difference step of the gradient estimate.
         nb_sample: Rademacher directions per estimate.
-        max_batch_size: directions evaluated per forward call (a call sees batch x this many images).
+        max_batch_size: directions drawn per random call (advertorch's query chunk; it fixes the random
+            stream of a seed). Forward calls group the queries by speed (:func:`query_images`).
         loss: ``ce`` (per-example cross-entropy, as the original evaluation) or ``margin`` (CW margin).
     """
 
