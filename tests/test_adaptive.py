@@ -16,6 +16,7 @@ from cnnf_bench.errors import UsageError
 from cnnf_bench.evaluate import EvalRequest, evaluate_checkpoint
 from cnnf_bench.feedback import Pass
 from cnnf_bench.results import ResultsStore
+from cnnf_bench.runtime import configure_torch
 from cnnf_bench.zoo import FeedbackNet
 from cnnf_bench.zoo.fmnist import FashionCNNF, FashionSmallCNNF
 
@@ -105,11 +106,14 @@ def test_iteration_stack_losses_are_a_smooth_worst_case() -> None:
         assert torch.all(combined <= per_iteration.max(1).values + torch.log(torch.tensor(3.0)) + 1e-6)
 
 
-@pytest.mark.parametrize("cls", [FashionSmallCNNF, FashionCNNF])
-def test_checkpointed_gradient_equals_the_plain_one(cls: type[FeedbackNet]) -> None:
+@pytest.mark.parametrize(("cls", "cycles", "segments"), [(FashionSmallCNNF, 7, (1, 3, 7)), (FashionCNNF, 3, (1, 2))])
+def test_checkpointed_gradient_equals_the_plain_one(
+    cls: type[FeedbackNet], cycles: int, segments: tuple[int, ...]
+) -> None:
+    configure_torch()  # flush denormals, as every command does (the untrained feedback makes many)
     torch.manual_seed(0)
-    model = cls(cycles=7).eval()
-    x, y = torch.rand(6, 1, 28, 28), torch.randint(0, 10, (6,))
+    model = cls(cycles=cycles).eval()
+    x, y = torch.rand(4, 1, 28, 28), torch.randint(0, 10, (4,))
 
     def gradient(segment: int) -> tuple[Tensor, Tensor]:
         model.checkpoint_cycles = segment
@@ -121,7 +125,7 @@ def test_checkpointed_gradient_equals_the_plain_one(cls: type[FeedbackNet]) -> N
 
     plain, plain_logits = gradient(0)
     assert plain.abs().max() > 0
-    for segment in (1, 3, 7):
+    for segment in segments:
         grad, logits = gradient(segment)
         assert torch.allclose(grad, plain, rtol=1e-5, atol=1e-8)
         assert torch.allclose(logits, plain_logits, rtol=1e-5, atol=1e-6)

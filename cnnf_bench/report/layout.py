@@ -32,6 +32,7 @@ DISPLAY_NAMES: dict[str, str] = {
     "apgd-ce": "APGD-CE",
     "apgd-dlr": "APGD-DLR",
     "noise": "Noise",
+    "autoattack": "AutoAttack",
 }
 #: attacks that are not attacks for Min / Worst case
 NON_ATTACKS = frozenset({"none", "noise"})
@@ -46,7 +47,7 @@ PAPER_COLUMNS: tuple[tuple[str, str | None], ...] = (
     ("spsa", "e2e"),
     ("transfer", None),
 )
-ATTACK_ORDER = ("fgsm", "pgd", "spsa", "square", "apgd-ce", "apgd-dlr")
+ATTACK_ORDER = ("fgsm", "pgd", "spsa", "square", "apgd-ce", "apgd-dlr", "autoattack")
 TARGET_ORDER = ("-", "first", "e2e", "e2e-avg", "bpda")
 READOUT_ORDER = ("last", "avg")
 #: how image qualifiers are named in split column labels
