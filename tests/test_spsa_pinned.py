@@ -29,3 +29,14 @@ def test_the_forward_grouping_changes_no_number(monkeypatch: pytest.MonkeyPatch,
     x_adv, accuracy = run_case("linear-ce-remainder")
     assert accuracy == pinned["accuracy"]
     torch.testing.assert_close(x_adv, pinned["x_adv"], rtol=0.0, atol=1e-6)
+
+
+def test_reports_every_iteration_to_the_progress_listener() -> None:
+    from cnnf_bench.attacks.spsa import spsa_linf
+    from cnnf_bench.progress import listen
+
+    heard: list[tuple[int, int]] = []
+    x = torch.rand(2, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    with listen(lambda done, total: heard.append((done, total))):
+        spsa_linf(torch.nn.Flatten(), x, torch.tensor([0, 1]), 0.1, nb_iter=3, nb_sample=2)
+    assert heard == [(1, 3), (2, 3), (3, 3)]

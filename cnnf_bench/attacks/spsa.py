@@ -33,6 +33,7 @@ from cnnf_bench.attacks.base import ATTACKS, Attack, Forward, _positive, _positi
 from cnnf_bench.attacks.losses import cross_entropy_loss, margin_loss
 from cnnf_bench.attacks.pgd import project_linf
 from cnnf_bench.errors import ConfigError
+from cnnf_bench.progress import report_iteration
 
 #: per-example loss of (logits, labels), shape (n,)
 LossFn = Callable[[Tensor, Tensor], Tensor]
@@ -154,7 +155,8 @@ def spsa_linf(
 ) -> Tensor:
     """One run of L-inf SPSA from ``dx = 0``; returns ``x + dx``, detached, inside the eps-ball and [0, 1].
 
-    ``progress(done, nb_iter)`` is called after every iteration (an SPSA batch can take minutes).
+    ``progress(done, nb_iter)`` is called after every iteration (an SPSA batch can take minutes); by
+    default the evaluator's listener hears it (:func:`cnnf_bench.progress.report_iteration`).
     """
     x = x.detach()
     if x.shape[0] == 0 or eps == 0:
@@ -172,8 +174,7 @@ def spsa_linf(
             dx.clamp_(-eps, eps)
             torch.add(x, dx, out=point).clamp_(0.0, 1.0)
             torch.sub(point, x, out=dx)  # in place: the optimiser keeps its moments for this tensor
-        if progress is not None:
-            progress(step + 1, nb_iter)
+        (progress or report_iteration)(step + 1, nb_iter)
     return project_linf(x + dx, x, eps)
 
 
