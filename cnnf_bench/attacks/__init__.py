@@ -1,6 +1,17 @@
 """Attacks on [0, 1] images with L-inf budgets in [0, 1] units; importing this fills the registry."""
 
-from cnnf_bench.attacks import art_attacks, corruptions, pgd, simple, spsa, transfer
+from cnnf_bench.attacks import art_attacks, art_fpd, corruptions, pgd, simple, spsa, transfer
 from cnnf_bench.attacks.base import ATTACKS, Attack, check_adversarial
 
-__all__ = ["ATTACKS", "Attack", "art_attacks", "check_adversarial", "corruptions", "pgd", "simple", "spsa", "transfer"]
+__all__ = [
+    "ATTACKS",
+    "Attack",
+    "art_attacks",
+    "art_fpd",
+    "check_adversarial",
+    "corruptions",
+    "pgd",
+    "simple",
+    "spsa",
+    "transfer",
+]

@@ -83,7 +83,10 @@ def evaluate(
     subset_seed: Annotated[int, typer.Option(help="Seed of the fixed evaluation subset.")] = 0,
     seed: Annotated[int, typer.Option("--seed", help="Attack seed.")] = 0,
     protocol: Annotated[
-        str, typer.Option(help="Defaults family: paper (the original's), strong (evaluation-rigor) or custom.")
+        str,
+        typer.Option(
+            help="Defaults family: paper (the original's), strong (evaluation-rigor), fpd (FPD's released) or custom."
+        ),
     ] = "paper",
     cycles: Annotated[int | None, typer.Option(help="Test-time feedback cycles (default: the model's).")] = None,
     source: Annotated[Path | None, typer.Option(help="Transfer source checkpoint (default: the CNN baseline).")] = None,

@@ -10,7 +10,8 @@ from cnnf_bench.cli.app import app, console, handle_errors
 @app.command()
 @handle_errors
 def models() -> None:
-    """List every registered model with its dataset, cycles T, encoder depth k and unique parameters."""
+    """List every registered model with its dataset, cycles T, encoder depth k and unique parameters
+    (FPD models show their denoise op and whether the logits are tanh-bounded instead of T, k and eta)."""
     from cnnf_bench.zoo import MODELS, build_model
 
     table = Table(title="cnnf-bench models")
@@ -28,13 +29,15 @@ def models() -> None:
         table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for name, spec in MODELS.items():
         model = build_model(name)
+        knobs = spec.kwargs
+        if spec.family == "fpd":
+            feedback = ["-", "-", "-", f"{'tanh' if knobs['tanh'] else 'raw'}, {knobs['denoise']} denoise"]
+        else:
+            feedback = [str(knobs["cycles"]), str(knobs["ind"]), f"{knobs['eta']:g}", model.readout]
         table.add_row(
             name,
             spec.dataset,
-            str(model.cycles),
-            str(model.ind),
-            f"{model.eta:g}",
-            model.readout,
+            *feedback,
             f"{model.num_unique_parameters():,}",
             *([spec.description] if wide else []),
         )
