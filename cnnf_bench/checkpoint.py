@@ -12,7 +12,6 @@ previous file intact.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import pickle
 import re
@@ -24,87 +23,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from cnnf_bench.errors import CheckpointError, WriteError
+from cnnf_bench.errors import CheckpointError
+from cnnf_bench.fileio import atomic_write_bytes, ensure_folder, fsync_replace, reason, sha256_file, sidecar, tmp_path
+
+__all__ = ["Checkpoint", "atomic_write_bytes", "ensure_folder", "load_checkpoint", "save_checkpoint", "sha256_file"]
 
 FORMAT = "cnnf-bench-checkpoint"
 FORMAT_VERSION = 1
 CHECKPOINT_NAME = "checkpoint.pt"
 _DIGEST = re.compile(rb"^[0-9a-f]{64}$")
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, streamed."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def sidecar(path: Path) -> Path:
-    """Path of the sha256 sidecar of ``path``."""
-    return path.with_name(path.name + ".sha256")
-
-
-def _fsync_replace(tmp: Path, target: Path) -> None:
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, target)
-    try:
-        dir_fd = os.open(target.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, OSError):
-        return str(exc.strerror or exc)
-    text = str(exc).strip()
-    return text.splitlines()[0][:160] if text else type(exc).__name__
-
-
-def _tmp_path(target: Path) -> Path:
-    return target.with_name(f".{target.name}.tmp{os.getpid()}")
-
-
-def ensure_folder(folder: Path, what: str = "output folder") -> None:
-    """Create ``folder`` if needed and prove it writable (a probe file), or raise a one-line WriteError.
-
-    Run before long work so that a read-only place, or a file where the folder should be, fails at once
-    (a permission check alone would miss read-only file systems and pass for root)."""
-    folder = Path(folder)
-    for parent in (folder, *folder.parents):
-        if parent.exists() and not parent.is_dir():
-            raise WriteError(f"{what} {folder}: {parent} exists and is not a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".cnnf-bench-probe{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise WriteError(f"cannot write to {what} {folder}: {_reason(exc)}") from None
-
-
-def atomic_write_bytes(target: Path, data: bytes) -> None:
-    """Write ``data`` to ``target`` through a temporary file in the same folder and a rename.
-
-    On failure the temporary file is removed, ``target`` keeps its old content, and a WriteError says why.
-    """
-    target = Path(target)
-    if target.is_dir():
-        raise WriteError(f"cannot write {target}: it is a folder; give a file path")
-    tmp = _tmp_path(target)
-    try:
-        tmp.write_bytes(data)
-        _fsync_replace(tmp, target)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        raise WriteError(f"cannot write {target}: {_reason(exc)}; nothing was written") from None
 
 
 @dataclass
@@ -148,20 +75,20 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> str:
     no temporary file) and raises a CheckpointError.
     """
     ensure_folder(path.parent, "checkpoint folder")
-    tmp, side_tmp = _tmp_path(path), _tmp_path(sidecar(path))
+    tmp, side_tmp = tmp_path(path), tmp_path(sidecar(path))
     try:
         torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **payload}, tmp)
         digest = sha256_file(tmp)
         side_tmp.write_bytes(f"{digest}  {path.name}\n".encode())
         with open(side_tmp, "rb") as f:
             os.fsync(f.fileno())
-        _fsync_replace(tmp, path)
-        _fsync_replace(side_tmp, sidecar(path))
+        fsync_replace(tmp, path)
+        fsync_replace(side_tmp, sidecar(path))
     except Exception as exc:  # torch.save reports a full disk as a RuntimeError of its zip writer
         for leftover in (tmp, side_tmp):
             with contextlib.suppress(OSError):
                 leftover.unlink(missing_ok=True)
-        raise CheckpointError(f"cannot save checkpoint {path}: {_reason(exc)}; the previous one is unchanged") from None
+        raise CheckpointError(f"cannot save checkpoint {path}: {reason(exc)}; the previous one is unchanged") from None
     return digest
 
 
@@ -170,7 +97,7 @@ def _sidecar_digest(side: Path) -> str:
     try:
         raw = side.read_bytes()
     except OSError as exc:
-        raise CheckpointError(f"cannot read {side}: {_reason(exc)}") from None
+        raise CheckpointError(f"cannot read {side}: {reason(exc)}") from None
     first = raw.split()[0] if raw.split() else b""
     if not _DIGEST.match(first):
         raise CheckpointError(

@@ -95,7 +95,7 @@ def baseline_source(ckpt: Checkpoint) -> Path:
     if not path.exists():
         raise CheckpointError(
             f"transfer needs the CNN baseline {path} (same seed and settings); train it with "
-            f"`cnnf-bench train --model {spec.baseline} --seed {cfg.seed} ...` or pass --source"
+            f"`cnnf-bench train --model {spec.baseline} --train-seed {cfg.seed} ...` or pass --source"
         )
     return path
 
@@ -201,7 +201,13 @@ def evaluate_checkpoint(
     ]
     for target in request.targets:
         VIEWS.get(target)
-        model.resolve_view(target)
+        kind = model.view_kind(model.resolve_view(target))
+        wanted = variants[0][0].needs_view_kind
+        if variants[0][0].uses_view and kind != wanted:
+            raise UsageError(
+                f"{request.attack} attacks {wanted} views, and target {target!r} is a {kind} view "
+                "(feature views recon and latent take the feature attack; the others take logit attacks)"
+            )
     readouts = tuple(model.check_readout(r) for r in (request.readouts or (model.readout,)))
     if model.single_function:
         readouts = readouts[:1]

@@ -100,6 +100,7 @@ class StrongProtocol(Protocol):
             "apgd-ce": {"eps": eps, "max_iter": 100, "nb_random_init": 1},
             "apgd-dlr": {"eps": eps, "max_iter": 100, "nb_random_init": 1},
             "noise": {"eps": eps, "draws": 20},
+            "feature": {"eps": eps, "steps": 40, "step_size": eps / 8, "random_start": True, "track_best": True},
         }
         return AttackDefaults(table.get(attack, {"eps": eps}))
 

@@ -108,9 +108,9 @@ def test_a_model_left_in_training_mode_is_caught(honest: FeedbackNet, data: tupl
 # ---------------------------------------------------------------------------------- stored verdicts and reports
 
 #: tiny budgets for the command line (every check, all four views of a T=2 CNN-F, in seconds)
-TINY = ["--n", "16", "--steps", "3", "--restarts", "2", "-s", "batch_size=16", "-s", "black_box_n=8",
-        "-s", "square_iter=10", "-s", "spsa_n=4", "-s", "spsa_iter=2", "-s", "spsa_samples=4",
-        "-s", "noise_draws=2", "-s", "batch1_n=4"]  # fmt: skip
+TINY = ["--n", "16", "--steps", "3", "--restarts", "2", "-p", "batch_size=16", "-p", "black_box_n=8",
+        "-p", "square_iter=10", "-p", "spsa_n=4", "-p", "spsa_iter=2", "-p", "spsa_samples=4",
+        "-p", "noise_draws=2", "-p", "batch1_n=4"]  # fmt: skip
 
 
 def test_check_command_prints_stores_and_reuses_verdicts(
@@ -128,7 +128,7 @@ def test_check_command_prints_stores_and_reuses_verdicts(
     assert {r["verdict"] for r in stored} <= {"pass", "warn", "fail", "skip"}
     assert all(r["settings"]["n"] == 16 and r["settings"]["eps"] == 0.1 for r in stored)
     c14 = next(r for r in stored if r["check"] == "C14")
-    assert set(c14["details"]["accuracy"]) == {"first", "e2e", "e2e-avg", "bpda"}
+    assert set(c14["details"]["accuracy"]) == {"first", "e2e", "e2e-avg", "bpda", "any-iter"}
 
     again = runner.invoke(app, args)
     assert again.exit_code == 0, again.output
@@ -140,7 +140,7 @@ def test_check_command_prints_stores_and_reuses_verdicts(
     ("extra", "code", "fragment"),
     [
         (["--only", "C99"], 2, "unknown check 'C99'"),
-        (["-s", "squares=3"], 2, "unknown key --setting.squares"),
+        (["-p", "squares=3"], 2, "unknown key --param.squares"),
         (["--n", "0"], 2, "n must be >= 1"),
         (["--readout", "mean"], 2, "readout must be one of"),
     ],

@@ -48,13 +48,13 @@ def test_models_table_shows_the_published_counts() -> None:
 
 def test_train_through_the_cli(fashion_dir: Path, tmp_path: Path) -> None:
     args = ["train", "--model", "cnn-fmnist-small", "--mode", "standard", "--epochs", "1", "--batch-size", "64"]
-    out = _ok([*args, "--data-dir", str(fashion_dir), "-o", str(tmp_path)])
+    out = _ok([*args, "--data-dir", str(fashion_dir), "--output-dir", str(tmp_path)])
     assert "checkpoint:" in out and "clean test accuracy" in out
     assert (tmp_path / "cnn-fmnist-small_standard_s0" / "config.yaml").is_file()
-    _fails([*args, "--data-dir", str(fashion_dir), "-o", str(tmp_path)], 1, "already exists", "--resume")
-    assert "already complete" in _ok([*args, "--data-dir", str(fashion_dir), "-o", str(tmp_path), "--resume"])
+    _fails([*args, "--data-dir", str(fashion_dir), "--output-dir", str(tmp_path)], 1, "already exists", "--resume")
+    assert "already complete" in _ok([*args, "--data-dir", str(fashion_dir), "--output-dir", str(tmp_path), "--resume"])
     _fails(
-        [*args, "--lr", "0.1", "--data-dir", str(fashion_dir), "-o", str(tmp_path), "--resume"],
+        [*args, "--lr", "0.1", "--data-dir", str(fashion_dir), "--output-dir", str(tmp_path), "--resume"],
         2,
         "config differs",
         "train.lr",
@@ -80,7 +80,10 @@ def test_missing_dataset_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr(data, "DEBIAN_FASHION_DIR", tmp_path / "none")
     out = _fails(
-        ["train", "--model", "cnn-fmnist", "-o", str(tmp_path)], 1, "dataset fmnist not found", "apt-get install"
+        ["train", "--model", "cnn-fmnist", "--output-dir", str(tmp_path)],
+        1,
+        "dataset fmnist not found",
+        "apt-get install",
     )
     assert not (tmp_path / "cnn-fmnist_adversarial_s0").exists()
     assert out.count("error:") == 1
@@ -99,11 +102,11 @@ def test_broken_checkpoints_on_resume(damage: str, fashion_dir: Path, tmp_path: 
         path.write_bytes(b"\x80\x04not a checkpoint at all")
     else:
         args = ["train", "--model", "cnn-fmnist-small", "--mode", "standard", "--epochs", "1", "--batch-size", "64"]
-        _ok([*args, "--data-dir", str(fashion_dir), "-o", str(tmp_path)])
+        _ok([*args, "--data-dir", str(fashion_dir), "--output-dir", str(tmp_path)])
         path.write_bytes(path.read_bytes()[:5000])
     before = path.read_bytes()
     args = ["train", "--model", "cnn-fmnist-small", "--mode", "standard", "--epochs", "1"]
-    _fails([*args, "--data-dir", str(fashion_dir), "-o", str(tmp_path), "--resume"], 1, str(path))
+    _fails([*args, "--data-dir", str(fashion_dir), "--output-dir", str(tmp_path), "--resume"], 1, str(path))
     assert path.read_bytes() == before  # nothing lost
 
 
@@ -112,4 +115,4 @@ def test_cuda_without_a_gpu_is_a_usage_error(tmp_path: Path) -> None:
 
     if torch.cuda.is_available():
         pytest.skip("a CUDA device is present")
-    _fails(["train", "--model", "cnn-fmnist", "--device", "cuda", "-o", str(tmp_path)], 2, "no CUDA device")
+    _fails(["train", "--model", "cnn-fmnist", "--device", "cuda", "--output-dir", str(tmp_path)], 2, "no CUDA device")

@@ -176,8 +176,8 @@ def test_empty_and_binary_yaml_are_errors(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
 def test_non_finite_numbers_are_refused_on_the_command_line(value: str, tmp_path: Path) -> None:
-    _fails(["train", "--model", "cnn-fmnist-small", "--eps", value, "-o", str(tmp_path)], 2, "finite number")
-    _fails(["train", "--model", "cnn-fmnist-small", "--lr", value, "-o", str(tmp_path)], 2, "finite number")
+    _fails(["train", "--model", "cnn-fmnist-small", "--eps", value, "--output-dir", str(tmp_path)], 2, "finite number")
+    _fails(["train", "--model", "cnn-fmnist-small", "--lr", value, "--output-dir", str(tmp_path)], 2, "finite number")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -201,7 +201,7 @@ def test_train_output_folder_that_is_a_file_or_read_only(
     args += ["--data-dir", str(fashion_dir)]
     blocker = tmp_path / "taken"
     blocker.write_text("not a folder")
-    _fails([*args, "-o", str(blocker)], 1, "exists and is not a folder")
+    _fails([*args, "--output-dir", str(blocker)], 1, "exists and is not a folder")
     assert blocker.read_text() == "not a folder"
     real_mkdir = Path.mkdir
 
@@ -211,7 +211,7 @@ def test_train_output_folder_that_is_a_file_or_read_only(
         real_mkdir(self, *a, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(Path, "mkdir", read_only)
-    _fails([*args, "-o", str(tmp_path / "ro" / "out")], 1, "Read-only file system")
+    _fails([*args, "--output-dir", str(tmp_path / "ro" / "out")], 1, "Read-only file system")
     assert not (tmp_path / "ro").exists()
 
 

@@ -272,7 +272,7 @@ def test_cycles_eta_grid_and_clean_vs_noisy(tmp_path: Path) -> None:
 def test_absent_data_is_skipped_with_one_note_per_figure(tmp_path: Path) -> None:
     result = make_figures([], tmp_path / "empty", labels)
     assert result.written == [] and not (tmp_path / "empty").exists()
-    assert len(result.notes) == 8 and all("skipped" in note and "\n" not in note for note in result.notes)
+    assert len(result.notes) == 9 and all("skipped" in note and "\n" not in note for note in result.notes)
     no_labels = make_figures(fig5_store(), tmp_path / "nolabels", None)
     assert any(note.startswith("confusion matrices: skipped") for note in no_labels.notes)
 

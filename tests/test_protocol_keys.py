@@ -61,7 +61,7 @@ def test_item3_protocols_do_not_share_records(tiny_runs: dict[str, Path], fashio
     _evaluate(tiny, results, fashion_dir, "--attack", "none", "--force")
     tables = {t.protocol: t for t in build_tables(ResultsStore(results).latest())}
     for protocol in ("paper", "strong"):
-        assert tables[protocol].columns == ["Clean", "FGSM (first)"]
+        assert tables[protocol].columns == ["Clean", "FGSM (e2e)"]  # the default target: the deployed function
         assert tables[protocol].cell("CNN", "Clean").defined
     records = ResultsStore(results).records()
     assert len({r["key"] for r in records}) == 4 and len(records) == 5

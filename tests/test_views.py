@@ -44,7 +44,8 @@ def test_bpda_forward_is_the_scored_readout_and_its_gradient_the_first_pass(
 
 
 def test_views_and_the_deployed_alias(cnnf: FeedbackNet) -> None:
-    assert cnnf.views() == ("first", "e2e", "e2e-avg", "bpda")
+    assert cnnf.views() == ("first", "e2e", "e2e-avg", "bpda", "any-iter", "recon", "latent")
+    assert cnnf.view_kind("recon") == "features" and cnnf.view_kind("any-iter") == "logits"
     assert cnnf.resolve_view("deployed", "avg") == "e2e-avg"
     assert cnnf.resolve_view("deployed", "last") == "e2e"
     assert not cnnf.single_function and cnnf.readouts() == ("avg", "last")

@@ -1,6 +1,6 @@
 """Attacks on [0, 1] images with L-inf budgets in [0, 1] units; importing this fills the registry."""
 
-from cnnf_bench.attacks import art_attacks, art_fpd, corruptions, pgd, simple, spsa, transfer
+from cnnf_bench.attacks import art_attacks, art_fpd, corruptions, feature, pgd, simple, spsa, transfer
 from cnnf_bench.attacks.base import ATTACKS, Attack, check_adversarial
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "art_fpd",
     "check_adversarial",
     "corruptions",
+    "feature",
     "pgd",
     "simple",
     "spsa",

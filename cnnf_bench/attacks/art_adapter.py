@@ -54,6 +54,11 @@ class ViewModule(nn.Module):
                 f"the attacked view must return one logits tensor, got {type(out).__name__} "
                 "(ART would take the last element of a tuple as the logits)"
             )
+        if out.dim() != 2:
+            raise AttackError(
+                f"ART attacks take one logits vector per example; this view returns shape {tuple(out.shape)} "
+                "(any-iter stacks every iteration's logits: attack it with pgd, fgsm or spsa)"
+            )
         return out
 
 
@@ -61,6 +66,9 @@ def owner_module(forward: Forward) -> nn.Module | None:
     """The ``nn.Module`` a view belongs to (the module itself, or a bound method's ``self``), if any."""
     if isinstance(forward, ViewModule):
         return owner_module(forward.view)
+    wrapped = getattr(forward, "__wrapped__", None)  # a counting or functools wrapper
+    if wrapped is not None:
+        return owner_module(wrapped)
     if isinstance(forward, nn.Module):
         return forward
     owner = getattr(forward, "__self__", None)

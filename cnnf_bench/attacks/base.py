@@ -43,6 +43,8 @@ class Attack:
     black_box: ClassVar[bool] = False
     #: True when the evaluator must supply a *source* model's view (transfer attacks)
     needs_source: ClassVar[bool] = False
+    #: the kind of view the attack takes: ``logits`` (or an iteration stack of them), or ``features``
+    needs_view_kind: ClassVar[str] = "logits"
 
     def __post_init__(self) -> None:
         self.validate()

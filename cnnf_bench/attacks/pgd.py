@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from cnnf_bench.attacks.base import ATTACKS, Attack, BestCandidate, Forward, _positive_int
+from cnnf_bench.attacks.losses import LOSSES, example_loss, margin_loss  # noqa: F401  (margin_loss: re-export)
 from cnnf_bench.errors import ConfigError
 
 
@@ -31,22 +31,16 @@ def uniform_start(x: Tensor, eps: float, generator: torch.Generator | None) -> T
     return (x + (2.0 * noise - 1.0) * eps).clamp_(0.0, 1.0)
 
 
-def margin_loss(logits: Tensor, y: Tensor) -> Tensor:
-    """Per-example CW margin: the largest wrong logit minus the true logit (> 0 iff misclassified)."""
-    true = logits.gather(1, y[:, None]).squeeze(1)
-    wrong = logits.scatter(1, y[:, None], float("-inf")).amax(1)
-    return wrong - true
-
-
 #: losses PGD can ascend (summed over the batch); "ce" is the original evaluation's
-PGD_LOSSES = ("ce", "margin")
+PGD_LOSSES = LOSSES
 
 
 def input_gradient(forward: Forward, x: Tensor, y: Tensor, loss: str = "ce") -> tuple[Tensor, Tensor]:
-    """Gradient of the summed loss (cross-entropy or CW margin) w.r.t. the input, and the logits."""
+    """Gradient of the summed loss (cross-entropy or CW margin) w.r.t. the input, and the view's output
+    (logits, or the iteration stack of an ``any-iter`` view: see :mod:`cnnf_bench.attacks.losses`)."""
     x = x.detach().requires_grad_(True)
     logits = forward(x)
-    total = F.cross_entropy(logits, y, reduction="sum") if loss == "ce" else margin_loss(logits, y).sum()
+    total = example_loss(logits, y, loss).sum()
     (grad,) = torch.autograd.grad(total, x)
     return grad, logits.detach()
 

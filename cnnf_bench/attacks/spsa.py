@@ -25,20 +25,15 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from cnnf_bench.attacks.base import ATTACKS, Attack, Forward, _positive, _positive_int
-from cnnf_bench.attacks.pgd import margin_loss, project_linf
+from cnnf_bench.attacks.losses import cross_entropy_loss, margin_loss
+from cnnf_bench.attacks.pgd import project_linf
 from cnnf_bench.errors import ConfigError
 
 #: per-example loss of (logits, labels), shape (n,)
 LossFn = Callable[[Tensor, Tensor], Tensor]
-
-
-def cross_entropy_loss(logits: Tensor, y: Tensor) -> Tensor:
-    """Per-example cross-entropy (what the original CNN-F evaluation gave advertorch)."""
-    return F.cross_entropy(logits, y, reduction="none")
 
 
 SPSA_LOSSES: dict[str, LossFn] = {"ce": cross_entropy_loss, "margin": margin_loss}

@@ -109,7 +109,7 @@ def check_number(check_id: str) -> int:
     return int(digits) if digits else 0
 
 
-DEFAULT_VIEWS: tuple[str, ...] = ("first", "e2e", "e2e-avg", "bpda")
+DEFAULT_VIEWS: tuple[str, ...] = ("first", "e2e", "e2e-avg", "bpda", "any-iter")
 
 
 @dataclass(frozen=True)

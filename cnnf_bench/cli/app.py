@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 
 from cnnf_bench import __version__
-from cnnf_bench.errors import CnnfBenchError
+from cnnf_bench.errors import CnnfBenchError, UsageError
 
 # soft_wrap: long lines are not cut at 80 columns in logs and pipes (tables still size themselves)
 console = Console(soft_wrap=True)
@@ -24,11 +24,44 @@ app = typer.Typer(
     name="cnnf-bench",
     help="Adversarial-robustness benchmark for CNNs with recurrent generative feedback (CNN-F) against plain CNNs.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+
+class Verbosity:
+    """The global ``--quiet`` / ``--verbose`` choice (set by the root callback, read by the commands)."""
+
+    quiet: bool = False
+    verbose: bool = False
+
+
+def info(text: str, **kwargs: Any) -> None:
+    """A line of information (what was done, where it went); ``--quiet`` silences it, results still print."""
+    if not Verbosity.quiet:
+        console.print(text, **kwargs)
+
+
+def deprecated(old: str, new: str) -> None:
+    """One warning line for an old spelling of an option; it keeps working until the next release."""
+    err_console.print(
+        f"[yellow]warning:[/] {old} is deprecated and goes in the next release; use {new}", highlight=False
+    )
+
+
+def pick(new: T | None, old: T | None, old_name: str, new_name: str) -> T | None:
+    """The value of an option given under its new name or (with a deprecation line) its old one."""
+    if old is None:
+        return new
+    deprecated(old_name, new_name)
+    if new is not None and new != old:
+        raise UsageError(f"{old_name} and {new_name} are the same option; give only {new_name}")
+    return old
+
+
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -45,6 +78,8 @@ def handle_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except CnnfBenchError as exc:
+            if Verbosity.verbose:
+                err_console.print_exception()
             raise fail(str(exc), exc.exit_code) from None
         except KeyboardInterrupt:
             raise fail("interrupted; completed work is saved (re-run to continue)", 130) from None
@@ -63,8 +98,17 @@ def root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only results, warnings and errors: no progress, no info lines.")
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="More detail: every repeated warning, tracebacks of errors.")
+    ] = False,
 ) -> None:
     """Train CNN and CNN-F models, attack them, and report the paper's tables."""
+    if quiet and verbose:
+        raise fail("--quiet and --verbose exclude each other", 2)
+    Verbosity.quiet, Verbosity.verbose = quiet, verbose
 
 
 def main() -> None:

@@ -6,12 +6,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
-from cnnf_bench.cli.app import app, console, handle_errors
+from cnnf_bench.cli.app import app, console, handle_errors, info, pick
 from cnnf_bench.cli.options import DataDirOpt, Device, DeviceOpt
 from cnnf_bench.errors import UsageError
 
 DEFAULT_RESULTS = Path("results/results.jsonl")
+#: the target alias for the view that computes the deployed logits (resolved by each model)
+DEPLOYED = "deployed"
 ResultsOpt = Annotated[Path, typer.Option("--results", help="Results store (JSONL).")]
 
 #: names a generic ``--steps`` maps to, in order of preference
@@ -63,16 +66,32 @@ def evaluate(
     checkpoint: Annotated[Path, typer.Option("--checkpoint", help="Checkpoint file or run folder.")],
     attack: Annotated[str, typer.Option("--attack", "-a", help="Registered attack (see `cnnf-bench attacks`).")],
     target: Annotated[
-        list[str] | None, typer.Option("--target", "-t", help="View to attack: first, e2e, ... (repeatable).")
+        list[str] | None,
+        typer.Option(
+            "--target",
+            "-t",
+            metavar="[deployed|first|e2e|e2e-avg|bpda|...]",
+            help="View to attack, repeatable (`cnnf-bench attacks` lists every view). Default: deployed, the "
+            "function the model deploys (e2e-avg for the avg readout, e2e for last).",
+            show_default=False,
+        ),
     ] = None,
     readout: Annotated[
-        list[str] | None, typer.Option("--readout", help="Score with last or avg (repeatable; default deployed).")
+        list[str] | None,
+        typer.Option(
+            "--readout",
+            metavar="[last|avg]",
+            help="Readout that scores the examples, repeatable. Default: the model's deployed one.",
+            show_default=False,
+        ),
     ] = None,
     eps: Annotated[float | None, typer.Option(help="L-inf budget in [0,1] units (default: the dataset's).")] = None,
     steps: Annotated[int | None, typer.Option(help="Iterations (steps / nb_iter / max_iter).")] = None,
     step_size: Annotated[float | None, typer.Option(help="Step size (PGD) or learning rate (SPSA).")] = None,
     restarts: Annotated[int | None, typer.Option(help="Random restarts.")] = None,
-    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Any attack parameter, key=value.")] = None,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", metavar="KEY=VALUE", help="Any attack parameter (repeatable).")
+    ] = None,
     n: Annotated[
         int | None,
         typer.Option(
@@ -81,11 +100,13 @@ def evaluate(
     ] = None,
     all_images: Annotated[bool, typer.Option("--all", help="Use the whole test split.")] = False,
     subset_seed: Annotated[int, typer.Option(help="Seed of the fixed evaluation subset.")] = 0,
-    seed: Annotated[int, typer.Option("--seed", help="Attack seed.")] = 0,
+    attack_seed: Annotated[int | None, typer.Option("--attack-seed", help="Attack seed (default 0).")] = None,
     protocol: Annotated[
         str,
         typer.Option(
-            help="Defaults family: paper (the original's), strong (evaluation-rigor), fpd (FPD's released) or custom."
+            metavar="[paper|strong|fpd|custom|...]",
+            help="Defaults family: paper (the original's), strong (evaluation-rigor), fpd (FPD's released) or "
+            "custom (`cnnf-bench attacks` lists every protocol).",
         ),
     ] = "paper",
     cycles: Annotated[int | None, typer.Option(help="Test-time feedback cycles (default: the model's).")] = None,
@@ -97,18 +118,26 @@ def evaluate(
         bool, typer.Option("--checks", help="Then run the automatic checks on the checkpoint (see `check`).")
     ] = False,
     check_setting: Annotated[
-        list[str] | None, typer.Option("--check-setting", help="A setting of --checks, key=value (e.g. n=100).")
+        list[str] | None,
+        typer.Option("--check-setting", metavar="KEY=VALUE", help="A setting of --checks (e.g. n=100; repeatable)."),
     ] = None,
     device: DeviceOpt = Device.auto,
     data_dir: DataDirOpt = None,
+    old_seed: Annotated[int | None, typer.Option("--seed", hidden=True)] = None,
 ) -> None:
-    """Run one attack on a checkpoint, print its accuracy and append the record to the results store."""
-    from cnnf_bench.cli.render import ProgressRenderer, record_lines
+    """Run one attack on a checkpoint, print its accuracy and append the record to the results store.
+
+    By default the attack differentiates (or queries) the function the model deploys, so the number is
+    the robustness of what the model computes; `-t first` attacks only CNN-F's first feedforward pass,
+    as the original evaluation did, which overstates the robustness of a model with feedback cycles.
+    """
+    from cnnf_bench.cli.render import ProgressRenderer, record_lines, target_notes
     from cnnf_bench.evaluate import EvalRequest, evaluate_checkpoint
     from cnnf_bench.protocols import PROTOCOLS
     from cnnf_bench.results import ResultsStore
     from cnnf_bench.runtime import resolve_device
 
+    seed = pick(attack_seed, old_seed, "--seed", "--attack-seed")
     PROTOCOLS.get(protocol)
     if n is not None and n < 1:
         raise UsageError(f"--n must be >= 1, got {n}")
@@ -122,13 +151,13 @@ def evaluate(
     request = EvalRequest(
         attack=attack,
         params=attack_overrides(attack, eps, steps, step_size, restarts, param or []),
-        targets=tuple(target or ["first"]),
+        targets=tuple(target or [DEPLOYED]),
         readouts=tuple(readout) if readout else None,
         n=None if all_images else (n if n is not None else 1000),
         n_from_protocol=n is None and not all_images,
         n_explicit=n is not None and not all_images,
         subset_seed=subset_seed,
-        attack_seed=seed,
+        attack_seed=0 if seed is None else seed,
         batch_size=batch_size,
         protocol=protocol,
         cycles=cycles,
@@ -140,13 +169,15 @@ def evaluate(
             checkpoint, request, store, resolve_device(device.value), data_dir, force=force, callback=progress.evaluate
         )
     for warning in store.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
+        console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     if not records:
-        console.print(f"already in {results} (use --force to run again)")
+        info(f"already in {escape(str(results))} (use --force to run again)", highlight=False)
     else:
         for line in record_lines(records):
             console.print(line, highlight=False)
-        console.print(f"stored in {results}")
+        info(f"stored in {escape(str(results))}", highlight=False)
+    for line in target_notes(request.targets, records):
+        info(line, highlight=False)
     if checks:
         from cnnf_bench.checks.base import default_checks_store
         from cnnf_bench.cli.render_checks import run_and_show

@@ -1,7 +1,8 @@
-"""``cnnf-bench models``: the model registry as a table."""
+"""``cnnf-bench models`` and ``cnnf-bench attacks``: the registries as tables (from the cached catalogue)."""
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.table import Table
 
 from cnnf_bench.cli.app import app, console, handle_errors
@@ -10,9 +11,8 @@ from cnnf_bench.cli.app import app, console, handle_errors
 @app.command()
 @handle_errors
 def models() -> None:
-    """List every registered model with its dataset, cycles T, encoder depth k and unique parameters
-    (FPD models show their denoise op and whether the logits are tanh-bounded instead of T, k and eta)."""
-    from cnnf_bench.zoo import MODELS, build_model
+    """List every registered model with its dataset, cycles T, encoder depth k and unique parameters."""
+    from cnnf_bench.catalog import catalogue
 
     table = Table(title="cnnf-bench models")
     wide = console.width >= 120
@@ -27,19 +27,16 @@ def models() -> None:
     ] + ([("description", "left")] if wide else [])
     for column, justify in columns:
         table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
-    for name, spec in MODELS.items():
-        model = build_model(name)
-        knobs = spec.kwargs
-        if spec.family == "fpd":
-            feedback = ["-", "-", "-", f"{'tanh' if knobs['tanh'] else 'raw'}, {knobs['denoise']} denoise"]
-        else:
-            feedback = [str(knobs["cycles"]), str(knobs["ind"]), f"{knobs['eta']:g}", model.readout]
+    for m in catalogue()["models"]:
         table.add_row(
-            name,
-            spec.dataset,
-            *feedback,
-            f"{model.num_unique_parameters():,}",
-            *([spec.description] if wide else []),
+            escape(m["model"]),
+            escape(m["dataset"]),
+            "-" if m["cycles"] is None else str(m["cycles"]),
+            "-" if m["k"] is None else str(m["k"]),
+            "-" if m["eta"] is None else f"{m['eta']:g}",
+            escape(m["readout"]),
+            f"{m['parameters']:,}",
+            *([escape(m["description"])] if wide else []),
         )
     console.print(table)
 
@@ -48,12 +45,9 @@ def models() -> None:
 @handle_errors
 def attacks() -> None:
     """List the registered attacks with their parameters, the targets (views) and the protocols."""
-    import dataclasses
+    from cnnf_bench.catalog import catalogue
 
-    from cnnf_bench.attacks import ATTACKS
-    from cnnf_bench.attacks.views import VIEW_HELP
-    from cnnf_bench.protocols import PROTOCOLS
-
+    data = catalogue()
     table = Table(title="attacks (eps in [0,1] units)")
     table.add_column("attack", no_wrap=True)
     table.add_column("kind", no_wrap=True)
@@ -61,15 +55,13 @@ def attacks() -> None:
     table.add_column("what")
     paper_first = ("none", "fgsm", "pgd", "spsa", "transfer")
     ordered = sorted(
-        ATTACKS.items(), key=lambda item: (paper_first.index(item[0]) if item[0] in paper_first else 99, item[0])
+        data["attacks"],
+        key=lambda a: (paper_first.index(a["attack"]) if a["attack"] in paper_first else 99, a["attack"]),
     )
-    for name, cls in ordered:
-        fields = [f for f in dataclasses.fields(cls) if f.name != "eps"]
-        params = ", ".join(f"{f.name}={f.default}" for f in fields) or "-"
-        kind = "view-free" if not cls.uses_view else ("black-box" if cls.black_box else "gradient")
-        table.add_row(name, kind, params, cls.summary)
+    for a in ordered:
+        table.add_row(escape(a["attack"]), a["kind"], escape(a["parameters"]), escape(a["summary"]))
     console.print(table)
-    console.print("targets (--target): " + "; ".join(f"[bold]{k}[/]: {v}" for k, v in VIEW_HELP.items()))
-    console.print(
-        "protocols (--protocol): " + "; ".join(f"[bold]{n}[/]: {p.description}" for n, p in PROTOCOLS.items())
-    )
+    views = "; ".join(f"[bold]{escape(k)}[/]: {escape(v)}" for k, v in data["views"].items())
+    console.print("targets (--target): " + views)
+    protocols = "; ".join(f"[bold]{escape(k)}[/]: {escape(v)}" for k, v in data["protocols"].items())
+    console.print("protocols (--protocol): " + protocols)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cnnf_bench.cli.app import app, console, handle_errors
+from cnnf_bench.cli.app import app, console, handle_errors, pick
 from cnnf_bench.cli.cmd_evaluate import DEFAULT_RESULTS
 from cnnf_bench.cli.options import StoreOpt
 
@@ -34,9 +34,11 @@ def report(
     results: StoreOpt = DEFAULT_RESULTS,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="markdown, csv or latex.")] = Format.markdown,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the report here (else the terminal).")] = None,
-    checks: Annotated[
+    checks_store: Annotated[
         Path | None,
-        typer.Option("--checks", help="Check verdicts (default: checks.jsonl beside --results).", show_default=False),
+        typer.Option(
+            "--checks-store", help="Check verdicts (default: checks.jsonl beside --results).", show_default=False
+        ),
     ] = None,
     merge: Annotated[
         bool,
@@ -44,16 +46,18 @@ def report(
             "--merge", help="--results is a folder of shards: also append its records to <folder>.jsonl (one file)."
         ),
     ] = False,
+    old_checks: Annotated[Path | None, typer.Option("--checks", hidden=True)] = None,
 ) -> None:
     """Emit the paper's tables (Clean, per-attack, Min, per-example Worst case; mean ± std over seeds)."""
     from rich.markup import escape
 
-    from cnnf_bench.checkpoint import atomic_write_bytes, ensure_folder
     from cnnf_bench.cli.render import print_wide, report_tables
     from cnnf_bench.errors import ResultsError, UsageError
+    from cnnf_bench.fileio import atomic_write_bytes, ensure_folder
     from cnnf_bench.report import build_tables, usable_checks, usable_records
     from cnnf_bench.shards import is_sharded, merge_shards, open_checks, open_results
 
+    checks = pick(checks_store, old_checks, "--checks FILE", "--checks-store FILE")
     if out is not None and out.is_dir():
         raise UsageError(f"--out {out} is a folder; give the path of the file to write")
     if not results.exists():
@@ -65,9 +69,9 @@ def report(
     warnings = list(store.warnings)
     records, skipped = usable_records(stored)
     warnings += [f"{results}: {line}" for line in skipped]
-    checks_store = open_checks(results, checks)
-    verdicts, skipped_checks = usable_checks(checks_store.latest())
-    warnings += checks_store.warnings + [f"{checks_store.path}: {line}" for line in skipped_checks]
+    verdict_store = open_checks(results, checks)
+    verdicts, skipped_checks = usable_checks(verdict_store.latest())
+    warnings += verdict_store.warnings + [f"{verdict_store.path}: {line}" for line in skipped_checks]
     for warning in warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     if not records:

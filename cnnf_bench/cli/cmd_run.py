@@ -97,6 +97,28 @@ def run(
             "--slurm", help="A Slurm setting, key=value, e.g. partition=gpu, gpus=1 (README).", show_default=False
         ),
     ] = None,
+    results: Annotated[
+        Path | None,
+        typer.Option(
+            "--results",
+            help="Results store (overrides the suite's `results:`; a folder when sharded).",
+            show_default=False,
+        ),
+    ] = None,
+    output_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--output-dir", help="Checkpoints folder (overrides the suite's `output_dir:`).", show_default=False
+        ),
+    ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            help="Report path; .md and .csv are written (overrides the suite's `report:`).",
+            show_default=False,
+        ),
+    ] = None,
     device: DeviceOpt = Device.auto,
     data_dir: DataDirOpt = None,
 ) -> None:
@@ -115,6 +137,12 @@ def run(
     from cnnf_bench.suite import load_suite
 
     spec = load_suite(suite)
+    spec = replace(
+        spec,
+        results=results or spec.results,
+        output_dir=output_dir or spec.output_dir,
+        report=report or spec.report,
+    )
     if checks and spec.checks is None:
         from cnnf_bench.checks.base import CheckSettings
 

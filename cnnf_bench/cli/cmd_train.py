@@ -8,8 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from cnnf_bench.cli.app import app, console, handle_errors
-from cnnf_bench.cli.options import DataDirOpt, Device, DeviceOpt, OutputDirOpt
+from cnnf_bench.cli.app import app, console, deprecated, handle_errors, info, pick
+from cnnf_bench.cli.options import DataDirOpt, Device, DeviceOpt, OldOutputDirOpt, OutputDirOpt
 from cnnf_bench.errors import UsageError
 
 
@@ -27,9 +27,15 @@ def train(
     model: Annotated[
         str | None, typer.Option("--model", "-m", help="Registered model (see `cnnf-bench models`).")
     ] = None,
-    seed: Annotated[int | None, typer.Option(help="Training seed (weights, batch order, PGD starts).")] = None,
+    train_seed: Annotated[
+        int | None,
+        typer.Option("--train-seed", help="Training seed: weights, batch order, PGD starts (default 0)."),
+    ] = None,
     epochs: Annotated[int | None, typer.Option(help="Epochs (default: the dataset's recipe, 200 / 500).")] = None,
-    mode: Annotated[Mode | None, typer.Option(help="adversarial (PGD-7), standard (clean) or noise.")] = None,
+    mode: Annotated[
+        Mode | None,
+        typer.Option(help="adversarial (PGD-7; default), standard (clean) or noise.", show_default=False),
+    ] = None,
     limit_batches: Annotated[int | None, typer.Option(help="At most this many batches per epoch (smoke runs).")] = None,
     output_dir: OutputDirOpt = Path("checkpoints"),
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the last complete epoch.")] = False,
@@ -45,6 +51,8 @@ def train(
     lr: Annotated[
         float | None, typer.Option(help="Initial learning rate (default 0.05; FPD models: fpd.lr, 1e-3).")
     ] = None,
+    old_seed: Annotated[int | None, typer.Option("--seed", hidden=True)] = None,
+    old_output_dir: OldOutputDirOpt = None,
 ) -> None:
     """Train (or --resume) a CNN, CNN-F or FPD model; prints progress, then the checkpoint's path.
 
@@ -56,6 +64,10 @@ def train(
     from cnnf_bench.runtime import resolve_device
     from cnnf_bench.train import fit
 
+    seed = pick(train_seed, old_seed, "--seed", "--train-seed")
+    if old_output_dir is not None:
+        deprecated("-o", "--output-dir")
+        output_dir = old_output_dir
     if model is None and config is None:
         raise UsageError("give --model NAME (see `cnnf-bench models`) or --config FILE")
     base = run_config_from_mapping(load_yaml(config), str(config)) if config is not None else RunConfig()
@@ -85,7 +97,7 @@ def train(
     with ProgressRenderer(console) as progress:
         result = fit(cfg, run_dir, dev, data_dir=data_dir, resume=resume, callback=progress.train)
     if result.already_complete:
-        console.print(f"already complete ({len(result.metrics)} epochs); nothing to do")
+        info(f"already complete ({len(result.metrics)} epochs); nothing to do")
     last = result.metrics[-1] if result.metrics else {}
     if last:
         console.print(

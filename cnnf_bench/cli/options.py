@@ -26,7 +26,11 @@ DataDirOpt = Annotated[
         show_default=False,
     ),
 ]
-OutputDirOpt = Annotated[Path, typer.Option("--output-dir", "-o", help="Folder that receives run folders.")]
+OutputDirOpt = Annotated[
+    Path, typer.Option("--output-dir", help="Checkpoints folder: it receives one folder per training run.")
+]
+#: the old short spelling of ``--output-dir`` in ``train`` (``-o`` is ``--out`` everywhere now)
+OldOutputDirOpt = Annotated[Path | None, typer.Option("-o", hidden=True)]
 StoreOpt = Annotated[
     Path, typer.Option("--results", help="Results store: a JSONL file, or a suite's folder of per-job shards.")
 ]

@@ -18,8 +18,11 @@ class ProgressRenderer:
     """
 
     def __init__(self, console: Console) -> None:
+        from cnnf_bench.cli.app import Verbosity
+
         self.console = console
-        self.live = console.is_terminal
+        self.quiet = Verbosity.quiet
+        self.live = console.is_terminal and not self.quiet
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -46,12 +49,17 @@ class ProgressRenderer:
         """A line above the live bars."""
         self.progress.console.print(text, highlight=False)
 
+    def note(self, text: str) -> None:
+        """A line of information above the live bars (``--quiet`` drops it)."""
+        if not self.quiet:
+            self.print(text)
+
     def _bar(self, description: str, done: int, total: int, stats: str) -> None:
         if description != self.description or self.task is None:
             self.description, self.milestone = description, 0
             self.task = self.progress.add_task(description, total=total, stats=stats)
         self.progress.update(self.task, completed=done, stats=stats)
-        if not self.live and total:
+        if not self.live and total and not self.quiet:
             step = max(1, total // 10)
             if done >= self.milestone + step or done == total:
                 self.milestone = done
@@ -62,7 +70,7 @@ class ProgressRenderer:
         m = event.metrics
         if event.kind in ("start", "resume"):
             verb = "resuming after epoch" if event.kind == "resume" else "training from epoch"
-            self.print(
+            self.note(
                 f"{verb} {event.epoch} of {event.epochs}: {event.batches} batches/epoch, "
                 f"{m['train_images']} training images -> {m['path']}"
             )
@@ -75,7 +83,7 @@ class ProgressRenderer:
                 recon = f"  recon mse clean {m['recon_mse_clean']:.4f}"
                 if "recon_mse_noisy" in m:
                     recon += f" noisy {m['recon_mse_noisy']:.4f} (input {m['noisy_input_mse']:.4f})"
-            self.print(
+            self.note(
                 f"epoch {event.epoch}/{event.epochs}: loss {m['loss']:.4f}  train acc {100 * m['train_acc']:.2f}%  "
                 f"test acc {100 * m['test_acc']:.2f}%{recon}  {m['images_per_s']:.1f} img/s"
             )
@@ -87,7 +95,7 @@ class ProgressRenderer:
         elif event.kind == "batch":
             self._bar(event.label, event.done, event.total, f"acc {100 * event.info['accuracy']:.1f}%")
         elif event.kind == "skip":
-            self.print(f"skip {escape(event.label)}: already in the store")
+            self.note(f"skip {escape(event.label)}: already in the store")
 
 
 def record_lines(records: list[dict[str, Any]]) -> list[str]:
@@ -95,7 +103,8 @@ def record_lines(records: list[dict[str, Any]]) -> list[str]:
     lines = []
     for r in records:
         target = "" if r["target"] == "-" else f" ({r['target']})"
-        cycles = "" if r["cycles"] == r["model_kwargs"]["cycles"] else f", T={r['cycles']}"
+        trained = r["model_kwargs"].get("cycles", r["cycles"])  # FPD models have no cycles
+        cycles = "" if r["cycles"] == trained else f", T={r['cycles']}"
         loss = (r.get("params") or {}).get("loss")
         name = f"{r['attack']}-{loss}" if isinstance(loss, str) and loss != "ce" else r["attack"]
         lines.append(
@@ -162,3 +171,20 @@ def report_tables(tables: list[Any]) -> list[Any]:
         if any(table.unreliable(row) for row in table.rows):
             out.append(f"[red]{escape(flags_legend())}[/]")
     return out
+
+
+def target_notes(requested: tuple[str, ...], records: list[dict[str, Any]]) -> list[str]:
+    """Lines saying which function was attacked: what ``deployed`` resolved to, and a warning when only the
+    first pass of a model with feedback cycles was attacked (it is not the function the model deploys)."""
+    lines = []
+    made = [r for r in records if r.get("target") not in (None, "-")]
+    if "deployed" in requested and made:
+        resolved = sorted({f"{r['target']} for the {r['readout']} readout" for r in made})
+        lines.append(f"target: the deployed function ({escape(', '.join(resolved))})")
+    if set(requested) == {"first"} and any(int(r.get("cycles") or 0) > 0 for r in made):
+        lines.append(
+            "[yellow]note:[/] only the first feedforward pass was attacked; it is not the function this model "
+            "deploys (its feedback cycles change the logits), so the accuracy can overstate its robustness: "
+            "`-t deployed` attacks what the model computes"
+        )
+    return lines

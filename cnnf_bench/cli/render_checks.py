@@ -62,7 +62,7 @@ def summary_line(results: list[Any]) -> str:
         text += " [bold red]Some checks failed:[/] read the advice above before trusting the numbers."
     elif warned:
         text += " Warnings mean the evaluation could be stronger (see the advice above)."
-    return text + " (See docs/checks.md; the exit code stays 0: this is a diagnosis.)"
+    return text + " (See docs/checks.md; the exit code stays 0, a diagnosis, unless `check --strict`.)"
 
 
 def run_and_show(

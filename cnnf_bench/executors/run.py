@@ -37,8 +37,8 @@ def results_location(suite: Suite, settings: ExecutorSettings) -> Path:
 
 def write_report(suite: Suite, store_path: Path, sharded: bool) -> tuple[list[Any], list[str]]:
     """Build the tables from the suite's store (file or shards) and write ``<report>.md`` and ``.csv``."""
-    from cnnf_bench.checkpoint import atomic_write_bytes
     from cnnf_bench.checks.base import default_checks_store
+    from cnnf_bench.fileio import atomic_write_bytes
     from cnnf_bench.report import build_tables, to_csv, to_markdown, usable_checks, usable_records
     from cnnf_bench.results import ResultsStore
     from cnnf_bench.shards import CHECKS, ShardedStore

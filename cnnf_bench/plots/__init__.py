@@ -17,6 +17,7 @@ from cnnf_bench.plots.corruption_table import corruption_results
 from cnnf_bench.plots.curves import accuracy_vs_eps, accuracy_vs_test_iterations, accuracy_vs_train_iterations
 from cnnf_bench.plots.data import Record
 from cnnf_bench.plots.figure import PlotResult
+from cnnf_bench.plots.restoration_curves import reconstruction_curves
 from cnnf_bench.plots.student import clean_vs_noisy, cycles_eta_grid
 from cnnf_bench.plots.training import training_curves
 
@@ -45,6 +46,7 @@ def make_figures(
         result.add(figure(records, out_dir, taken))
     result.add(confusion_matrices(records, out_dir, labels, taken))
     result.add(training_curves(records, out_dir, bases, taken))
+    result.add(reconstruction_curves(records, out_dir, bases, taken))
     result.add(corruption_results(records, out_dir, taken))
     result.add(cycles_eta_grid(records, out_dir, taken))
     result.add(clean_vs_noisy(records, out_dir, taken))

@@ -10,6 +10,7 @@ Inputs are [0, 1] pixels; the model maps them to the original code's [-1, 1] sca
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -31,9 +32,20 @@ FEEDBACK_VIEWS: dict[str, str] = {
     "e2e-avg": "unrolled through all cycles, mean logits of all iterations (what the avg readout deploys)",
     "bpda": "deployed logits forward (the scored readout), first-pass gradient backward (straight-through, "
     "Athalye et al. 2018)",
+    "any-iter": "unrolled through all cycles, the logits of every iteration v_0..v_T (B x (T+1) x C): losses take "
+    "per example a smooth maximum over iterations (adaptive attack on test-time iteration, Croce et al. 2022)",
 }
-for _name, _help in FEEDBACK_VIEWS.items():
+#: views whose value is a feature, not logits (for the feature attack), with their help lines
+FEATURE_VIEWS: dict[str, str] = {
+    "recon": "feature view: the feedback's layer-k reconstruction g_T(k) of the last cycle, flattened "
+    "(pixels at k=0); attacked by `feature`",
+    "latent": "feature view: the layer-k input h_T of the last iteration (what the last forward pass sees), "
+    "flattened; attacked by `feature`",
+}
+for _name, _help in {**FEEDBACK_VIEWS, **FEATURE_VIEWS}.items():
     register_view(_name, _help)
+#: from this many test-time cycles on, gradients through the cycles use activation checkpointing by default
+CHECKPOINT_FROM_CYCLES = 8
 #: the view that differentiates what each readout deploys
 DEPLOYED_VIEWS: dict[str, str] = {"last": "e2e", "avg": "e2e-avg"}
 
@@ -96,6 +108,9 @@ class FeedbackNet(Classifier):
         self.cycles = cycles
         self.eta = eta
         self.readout = readout
+        #: cycles per activation-checkpointed segment of :meth:`run` (0: off; None: automatic, see
+        #: :meth:`checkpoint_segment`); the values and gradients are the same either way
+        self.checkpoint_cycles: int | None = None
 
     # -- architecture-specific pieces -------------------------------------------------------
     def encode(self, z: Tensor, state: Pass) -> Tensor:
@@ -112,21 +127,51 @@ class FeedbackNet(Classifier):
 
     # -- the inference loop -----------------------------------------------------------------
     def run(self, x: Tensor, cycles: int | None = None) -> Trajectory:
-        """Alternating inference on [0, 1] images, keeping every iteration (reference section 3)."""
+        """Alternating inference on [0, 1] images, keeping every iteration (reference section 3).
+
+        With a checkpoint segment (:meth:`checkpoint_segment`) the cycles run in activation-checkpointed
+        segments (:mod:`cnnf_bench.zoo.unroll`): the same values and the same exact end-to-end gradients,
+        with the memory of the backward pass growing with the number of segments instead of cycles.
+        """
         cycles = self.cycles if cycles is None else cycles
         state = Pass(eta=self.eta)
         h = self.encode(x * 2.0 - 1.0, state)
         logits, blocks = self.decode(h, state)
         traj = Trajectory(logits=[logits], h0=h, blocks=blocks, inputs=[h])
+        segment = self.checkpoint_segment(cycles)
+        if segment:
+            from cnnf_bench.zoo.unroll import run_checkpointed
+
+            run_checkpointed(self, traj, state, cycles, segment)
+            return traj
         for _ in range(cycles):
-            recon, block_recons = self.generate(logits, state)
-            h = h + self.eta * (recon - h)
-            logits, _ = self.decode(h, state)
-            traj.logits.append(logits)
-            traj.recons.append(recon)
-            traj.block_recons.append(block_recons)
-            traj.inputs.append(h)
+            h, logits = self.cycle(traj, state, h, logits)
         return traj
+
+    def cycle(self, traj: Trajectory, state: Pass, h: Tensor, logits: Tensor) -> tuple[Tensor, Tensor]:
+        """One feedback cycle: generate, update layer k, adaptive forward; appends to ``traj``."""
+        recon, block_recons = self.generate(logits, state)
+        h = h + self.eta * (recon - h)
+        logits, _ = self.decode(h, state)
+        traj.logits.append(logits)
+        traj.recons.append(recon)
+        traj.block_recons.append(block_recons)
+        traj.inputs.append(h)
+        return h, logits
+
+    def checkpoint_segment(self, cycles: int) -> int:
+        """Cycles per checkpointed segment for a call with ``cycles`` (0: plain autograd).
+
+        ``checkpoint_cycles`` None (automatic): checkpointing only where a gradient flows through
+        many cycles at evaluation (eval mode, grad enabled, at least ``CHECKPOINT_FROM_CYCLES`` cycles),
+        in segments of ``ceil(sqrt(T))`` cycles, so memory grows with about ``sqrt(T)``; training keeps
+        plain autograd (its speed is unchanged).
+        """
+        if self.checkpoint_cycles is not None:
+            return min(self.checkpoint_cycles, cycles) if cycles > 0 else 0
+        if self.training or not torch.is_grad_enabled() or cycles < CHECKPOINT_FROM_CYCLES:
+            return 0
+        return math.ceil(math.sqrt(cycles))
 
     # -- the Classifier interface -----------------------------------------------------------------
     def readouts(self) -> tuple[str, ...]:
@@ -142,7 +187,11 @@ class FeedbackNet(Classifier):
         return self.run(x).readout(self.readout if readout is None else readout)
 
     def views(self) -> tuple[str, ...]:
-        return tuple(FEEDBACK_VIEWS)
+        """The logit views, then (with cycles) the feature views."""
+        return tuple(FEEDBACK_VIEWS) + (tuple(FEATURE_VIEWS) if self.cycles > 0 else ())
+
+    def view_kind(self, name: str) -> str:
+        return "features" if name in FEATURE_VIEWS else "logits"
 
     @property
     def single_function(self) -> bool:
@@ -164,6 +213,12 @@ class FeedbackNet(Classifier):
             return self.e2e
         if name == "e2e-avg":
             return lambda x: self.run(x).readout("avg")
+        if name == "any-iter":
+            return lambda x: torch.stack(self.run(x).logits, dim=1)
+        if name == "recon":
+            return lambda x: self.run(x).recons[-1].flatten(1)
+        if name == "latent":
+            return lambda x: self.run(x).inputs[-1].flatten(1)
         how = self.readout if readout is None else readout
 
         def bpda(x: Tensor) -> Tensor:

@@ -107,6 +107,11 @@ class Classifier(nn.Module):
         """The function of view ``name``; ``readout`` matters for views whose value is the deployed logits."""
         raise NotImplementedError
 
+    def view_kind(self, name: str) -> str:
+        """``logits`` for a view that returns logits (or an iteration stack of them), ``features`` for a
+        feature view (CNN-F's ``recon``), which only feature attacks take."""
+        return "logits"
+
     def view_uses_readout(self, name: str) -> bool:
         """Whether view ``name`` computes something that depends on the scored readout (then an attack through
         it is run once per readout, even when the attack itself never consults the deployed model)."""
