@@ -24,16 +24,16 @@ report: {folder}/report
 seeds: [0]
 models: [cnn-fmnist-small, {{name: cnnf-fmnist-small, cycles: 1}}, fpd-fmnist-small]
 config:
-  data: {{train_subset: 128, test_subset: 32}}
-  train: {{mode: standard, epochs: 1, batch_size: 64, monitor_images: 16}}
-evaluation: {{n: 16, readouts: [last, avg], batch_size: 16}}
+  data: {{train_subset: 64, test_subset: 16}}
+  train: {{mode: standard, epochs: 1, batch_size: 64, monitor_images: 8}}
+evaluation: {{n: 8, readouts: [last, avg], batch_size: 8}}
 attacks:
   - none
   - {{attack: pgd, targets: [first, e2e], params: {{steps: 2, eps: 0.02}}}}
   - {{attack: pgd, models: [fpd-fmnist-small], targets: [pre-tanh], params: {{steps: 2, eps: 0.02}}}}
   - {{attack: transfer, params: {{steps: 2, eps: 0.02}}}}
   - {{attack: bim, protocol: fpd, targets: [deployed], params: {{steps: 2}}}}
-  - {{attack: cw-l2, protocol: fpd, targets: [deployed], n: 8, params: {{steps: 2, binary_search_steps: 1}}}}
+  - {{attack: cw-l2, protocol: fpd, targets: [deployed], n: 4, params: {{steps: 2, binary_search_steps: 1}}}}
 """
     )
     return path
@@ -56,5 +56,5 @@ def test_three_families_in_one_table_with_the_fpd_protocol(tmp_path: Path, fashi
     # the restoration figure: clean, corrupted, x-hat after each of the two calls
     run = tmp_path / "ck" / "fpd-fmnist-small_standard_s0"
     figure = restoration(run, tmp_path / "plots", data_dir=fashion_dir, images=1, n_eval=8, kinds=("blur",))
-    csv = [p for p in figure.written if p.suffix == ".csv"][0].read_text()
+    csv = next(p for p in figure.written if p.suffix == ".csv").read_text()
     assert "x-hat, pass 1" in csv and "x-hat, pass 2" in csv
