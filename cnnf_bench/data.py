@@ -63,7 +63,11 @@ DATASETS: Registry[DatasetSpec] = Registry("dataset")
 
 @dataclass
 class ImageSet:
-    """A split of a dataset: uint8 images (N, C, H, W) and int64 labels, kept on the CPU."""
+    """A split of a dataset: images (N, C, H, W) and int64 labels, kept on the CPU.
+
+    Images are uint8 pixels as the datasets store them, or floats already in [0, 1] (a user's own
+    tensors through the public API, which must reach the model unrounded).
+    """
 
     images: Tensor
     labels: Tensor
@@ -78,7 +82,9 @@ class ImageSet:
 
     def batch(self, index: Tensor, device: torch.device | str = "cpu") -> tuple[Tensor, Tensor]:
         """Float images in [0, 1] and labels for ``index``, on ``device``."""
-        x = self.images[index].to(device=device, dtype=torch.float32).div_(255.0)
+        x = self.images[index].to(device=device, dtype=torch.float32)
+        if self.images.dtype == torch.uint8:
+            x = x.div_(255.0)
         return x, self.labels[index].to(device)
 
 

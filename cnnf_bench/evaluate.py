@@ -28,11 +28,12 @@ from cnnf_bench.checkpoint import Checkpoint, load_checkpoint
 from cnnf_bench.config import baseline_config, from_dict, run_name
 from cnnf_bench.data import ImageSet, eval_indices, load_split
 from cnnf_bench.errors import CheckpointError, ConfigError, UsageError
+from cnnf_bench.progress import listen
 from cnnf_bench.protocols import PROTOCOLS, attack_variants
 from cnnf_bench.results import ResultsStore, record_key
 from cnnf_bench.runtime import configure_torch, generator
 from cnnf_bench.zoo import MODELS, FeedbackNet
-from cnnf_bench.zoo.classifier import Classifier
+from cnnf_bench.zoo.classifier import DEPLOYED, Classifier
 
 SCHEMA = 1
 
@@ -59,14 +60,14 @@ class EvalRequest:
     batch_size: int = 250
     protocol: str = "paper"
     cycles: int | None = None
-    source: Path | None = None
+    source: Path | Checkpoint | None = None
 
 
 @dataclass
 class EvalEvent:
     """Progress of :func:`evaluate_checkpoint` (rendered by the CLI)."""
 
-    kind: str  # "start", "batch", "skip", "done"
+    kind: str  # "start", "iteration" (inside a batch), "batch", "skip", "done"
     done: int = 0
     total: int = 0
     label: str = ""
@@ -83,6 +84,8 @@ def make_attack(name: str, params: dict[str, Any]) -> Attack:
 
 def baseline_source(ckpt: Checkpoint) -> Path:
     """Default transfer source: the checkpoint of the model's CNN baseline with the same seed and config."""
+    if ckpt.model_name not in MODELS:
+        raise UsageError(f"{ckpt.model_name} is not a registered model, so it has no CNN baseline: pass --source")
     spec = MODELS.get(ckpt.model_name)
     if spec.baseline is None:
         raise UsageError(
@@ -169,24 +172,42 @@ def _subset_size(request: EvalRequest, protocol_n: int | None, total: int, datas
     return total, f"n {n} asked for, but the {dataset} test split has only {total} images: all {total} used"
 
 
+def as_checkpoint(checkpoint: Path | Checkpoint) -> Checkpoint:
+    """A loaded checkpoint: ``checkpoint`` itself, or the file it names."""
+    return checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
+
+
+def given_subset(data: ImageSet, n: int | None) -> tuple[torch.Tensor, dict[str, Any]]:
+    """The first ``n`` of a user's own images in their order, and the subset identity (a digest of them)."""
+    import hashlib
+
+    count = len(data) if n is None else min(n, len(data))
+    digest = hashlib.sha256(data.images.contiguous().numpy().tobytes())
+    digest.update(data.labels.contiguous().numpy().tobytes())
+    return torch.arange(count), {"split": "given", "seed": None, "n": count, "sha256": digest.hexdigest()}
+
+
 def evaluate_checkpoint(
-    checkpoint: Path,
+    checkpoint: Path | Checkpoint,
     request: EvalRequest,
     store: ResultsStore | None = None,
     device: torch.device | str = "cpu",
     data_dir: Path | None = None,
     force: bool = False,
     callback: Callback | None = None,
+    data: ImageSet | None = None,
 ) -> list[dict[str, Any]]:
     """Run ``request`` on ``checkpoint``; append new records to ``store``; return the records made.
 
     A protocol can define several settings of one attack (the strong protocol's PGD with the
     cross-entropy and the margin loss); each runs and makes its own records, unless the request's
-    explicit parameters make them the same.
+    explicit parameters make them the same. ``checkpoint`` may be a file or an already loaded (or
+    external, :mod:`cnnf_bench.external`) checkpoint; ``data``, when given, replaces the dataset's test
+    split: its first ``n`` images are used in their order.
     """
     configure_torch()
     device = torch.device(device)
-    ckpt = load_checkpoint(checkpoint)
+    ckpt = as_checkpoint(checkpoint)
     model = ckpt.build_model(device)
     if request.cycles is not None:
         if not isinstance(model, FeedbackNet):
@@ -200,7 +221,8 @@ def evaluate_checkpoint(
         for params, n in attack_variants(request.protocol, request.attack, dataset, request.params)
     ]
     for target in request.targets:
-        VIEWS.get(target)
+        if target != DEPLOYED and target not in model.views():
+            VIEWS.get(target)  # an unknown name: the registry's error suggests close matches
         kind = model.view_kind(model.resolve_view(target))
         wanted = variants[0][0].needs_view_kind
         if variants[0][0].uses_view and kind != wanted:
@@ -218,7 +240,7 @@ def evaluate_checkpoint(
     source_model: Classifier | None = None
     if probe.needs_source:
         source_path = request.source or baseline_source(ckpt)
-        source_ckpt = load_checkpoint(source_path)
+        source_ckpt = as_checkpoint(source_path)
         if source_ckpt.config["data"]["dataset"] != dataset:
             raise UsageError(f"transfer source {source_path} is a {source_ckpt.config['data']['dataset']} model")
         source_model = source_ckpt.build_model(device)
@@ -229,13 +251,16 @@ def evaluate_checkpoint(
             "target": targets[0],
         }
 
-    test = load_split(dataset, False, data_dir)
+    test = data if data is not None else load_split(dataset, False, data_dir)
     sizes = [_subset_size(request, protocol_n, len(test), dataset) for _, protocol_n in variants]
     present, present_legacy = _stored_keys(store, request.protocol)
     out = []
     for (attack, _), (n, clipped) in zip(variants, sizes, strict=True):
-        index = eval_indices(len(test), n, request.subset_seed)
-        subset = {"split": "test", "seed": request.subset_seed, "n": int(index.shape[0])}
+        if data is None:
+            index = eval_indices(len(test), n, request.subset_seed)
+            subset: dict[str, Any] = {"split": "test", "seed": request.subset_seed, "n": int(index.shape[0])}
+        else:
+            index, subset = given_subset(data, n)
         identity = {
             "checkpoint": ckpt.sha256,
             "cycles": getattr(model, "cycles", 0),
@@ -279,9 +304,26 @@ def evaluate_checkpoint(
 
 
 def _attack_label(attack: Attack) -> str:
-    """The attack's name, with its loss when it is not the default cross-entropy (progress labels)."""
+    """The attack's name, with its loss when it is not the default cross-entropy, and its eps (progress
+    labels: a suite runs one attack at several eps, and "skip fgsm first last" said which not)."""
     loss = attack.params().get("loss")
-    return f"{attack.name}-{loss}" if isinstance(loss, str) and loss != "ce" else attack.name
+    name = f"{attack.name}-{loss}" if isinstance(loss, str) and loss != "ce" else attack.name
+    return f"{name} eps {attack.eps:.4g}" if 0 < attack.eps < 1 else name
+
+
+def _iteration_events(
+    callback: Callback | None, label: str, start: int, size: int, total: int
+) -> Callable[[int, int], None] | None:
+    """A listener that turns an attack's per-iteration reports inside one batch into "iteration" events."""
+    if callback is None:
+        return None
+
+    def on_iteration(done: int, iterations: int) -> None:
+        fraction = done / iterations if iterations else 1.0
+        info = {"iteration": done, "iterations": iterations, "batch_start": start, "batch_size": size}
+        callback(EvalEvent("iteration", start + int(size * fraction), total, label, info))
+
+    return on_iteration
 
 
 def _deployed(model: Classifier, readout: str) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -349,9 +391,13 @@ def _run_job(
     if callback is not None:
         callback(EvalEvent("start", 0, total, label))
     correct_so_far = 0
+    begin = getattr(attack, "begin", None)  # attacks that keep a run log (AutoAttack's stages) reset it
+    if callable(begin):
+        begin()
     for lo in range(0, total, request.batch_size):
         x, y = data.batch(torch.arange(lo, min(lo + request.batch_size, total)), device)
-        x_adv = attack.run(forward or model, x, y, gen, score)  # type: ignore[arg-type]
+        with listen(_iteration_events(callback, label, lo, len(y), total)):
+            x_adv = attack.run(forward or model, x, y, gen, score)  # type: ignore[arg-type]
         max_linf = max(max_linf, check_adversarial(x_adv, x, attack.eps, attack.name))
         if budget is not None:
             x_adv, found = within_l2(model, x_adv, x, y, float(budget), job.outputs[0][1])
@@ -367,6 +413,8 @@ def _run_job(
             done = min(lo + request.batch_size, total)
             callback(EvalEvent("batch", done, total, label, {"accuracy": correct_so_far / done}))
     seconds = time.perf_counter() - start
+    run_log = getattr(attack, "run_log", None)
+    logged = run_log() if callable(run_log) else {}
     base = {
         "schema": SCHEMA,
         "checkpoint": {"path": str(ckpt.path), "sha256": ckpt.sha256, "run": ckpt.path.parent.name},
@@ -385,7 +433,7 @@ def _run_job(
         "subset": subset,
         "max_linf": max_linf,
         "seconds": seconds,
-        "extras": {"batch_size": request.batch_size, "shared_with": len(job.outputs)},
+        "extras": {"batch_size": request.batch_size, "shared_with": len(job.outputs), **logged},
         "versions": _versions(),
         "device": str(device),
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -13,7 +13,8 @@ Faithfulness notes (see ``docs/faithfulness.md`` for the whole list):
 * :class:`TiedLinear` uses one weight as ``W`` forward and ``W^T`` in feedback. The original aliases two
   Parameters through ``.data``, which doubles weight decay on FC weights; training reproduces that
   with ``fc_weight_decay_factor`` (default 2).
-* :func:`rms_norm` is the original "instance norm": per-sample, per-channel RMS, no centring, no scale.
+* :func:`rms_norm` is the original "instance norm": per-sample, per-channel RMS, no centring, no scale,
+  with the original's arithmetic (a division by ``sqrt``, bit for bit).
 * :class:`AdaReLU` is the code's resReLU: after feedback it mixes the pre-activation towards the
   feedback (``f + eta (g - f)``) and keeps it where ``f * g > 0`` (sign preserving; not Eq. 3).
 * :class:`AdaPool2d` max-pools where the feedback is positive, min-pools where it is negative, outputs 0
@@ -54,8 +55,12 @@ def rms_norm(x: Tensor) -> Tensor:
 
     This is the original code's ``InsNorm``: no mean subtraction, no learned scale, no running
     statistics, identical in training and evaluation, and per sample (so batches never couple).
+
+    It divides by ``sqrt(m + 1e-8)`` as the original does. Multiplying by ``rsqrt`` instead differs by one
+    ulp, enough to move AdaPool's pick among near-equal values and AdaReLU masks near zero (so feedback
+    maps and input gradients change); it is no faster end to end (benchmarks/rms_norm_speed.py).
     """
-    return x * torch.rsqrt(x.pow(2).mean(dim=(-2, -1), keepdim=True) + RMS_EPS)
+    return x / torch.sqrt(x.pow(2).mean(dim=(-2, -1), keepdim=True) + RMS_EPS)
 
 
 class Bias(nn.Module):

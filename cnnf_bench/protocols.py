@@ -101,6 +101,8 @@ class StrongProtocol(Protocol):
             "apgd-dlr": {"eps": eps, "max_iter": 100, "nb_random_init": 1},
             "noise": {"eps": eps, "draws": 20},
             "feature": {"eps": eps, "steps": 40, "step_size": eps / 8, "random_start": True, "track_best": True},
+            # Croce & Hein's standard version, unchanged: the field's reference number
+            "autoattack": {"eps": eps, "version": "standard"},
         }
         return AttackDefaults(table.get(attack, {"eps": eps}))
 
@@ -162,7 +164,7 @@ PROTOCOLS.add(
     StrongProtocol(
         "strong",
         "PGD-40 x5 restarts keeping the best iterate (cross-entropy and margin loss), SPSA-20 that reaches eps, "
-        "Square, APGD",
+        "Square, APGD, standard AutoAttack",
     ),
 )
 PROTOCOLS.add(

@@ -24,6 +24,7 @@ FAST: dict[str, dict[str, object]] = {
     "apgd-dlr": {"max_iter": 3},
     "art-pgd": {"steps": 3},
     "noise": {"draws": 3},
+    "autoattack": {"n_iter": 3, "n_queries": 10},
 }
 
 

@@ -93,3 +93,11 @@ def test_rms_norm_divides_by_per_channel_rms_without_centring() -> None:
     out = rms_norm(x)
     assert out[0, 0].flatten().tolist() == pytest.approx([3 / (12.5**0.5), 4 / (12.5**0.5)], rel=1e-6)
     assert out[0, 1].flatten().tolist() == pytest.approx([1.0, 1.0], rel=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_rms_norm_uses_the_originals_division_bit_for_bit(dtype: torch.dtype) -> None:
+    # the original divides by sqrt(m + 1e-8); x * rsqrt(...) differs by an ulp and moves AdaPool picks
+    x = torch.randn(4, 8, 7, 7, generator=torch.Generator().manual_seed(0), dtype=dtype)
+    expected = x / torch.sqrt(x.pow(2).mean(dim=(-2, -1), keepdim=True) + 1e-8)
+    assert torch.equal(rms_norm(x), expected)

@@ -40,7 +40,7 @@ def test_importing_the_report_path_does_not_import_torch() -> None:
 def test_report_in_every_format_runs_without_torch(tmp_path: Path) -> None:
     store = tmp_path / "r.jsonl"
     store.write_text("".join(json.dumps(r) + "\n" for r in paper_records()))
-    for fmt in ("markdown", "csv", "latex"):
+    for fmt in ("terminal", "markdown", "csv", "latex", "json"):
         assert _probe("report", "--results", str(store), "--format", fmt) == (0, "")
     assert _probe("--help") == (0, "")
 

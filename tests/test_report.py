@@ -13,6 +13,7 @@ import pytest
 
 from cnnf_bench.bits import pack_bits
 from cnnf_bench.report import (
+    CSV_HEADER,
     MIN,
     WORST_CASE,
     Cell,
@@ -359,20 +360,26 @@ def test_markdown_states_what_the_numbers_are() -> None:
     assert "| 37.50 ± 53.03 |" in markdown
 
 
-def test_csv_long_format_round_trips() -> None:
+def test_csv_tidy_format_round_trips() -> None:
     table = single_table(paper_records())
     rows = list(csv.DictReader(io.StringIO(to_csv([table]))))
-    assert list(rows[0]) == ["dataset", "protocol", "eps", "row", "column", "mean", "std", "n_runs", "n_examples"]
-    assert len(rows) == 3 * (5 + 2)
-    by_key = {(r["row"], r["column"]): r for r in rows}
+    assert tuple(rows[0]) == CSV_HEADER
+    cells = [r for r in rows if r["kind"] == "cell"]
+    assert len(cells) == 3 * (5 + 2)
+    by_key = {(r["row"], r["column"]): r for r in cells}
     transfer = by_key[("CNN", "Transfer")]
-    assert (transfer["mean"], transfer["std"], transfer["n_runs"], transfer["n_examples"]) == ("", "", "0", "0")
+    assert (transfer["value"], transfer["std"], transfer["n_runs"], transfer["n_examples"]) == ("", "", "0", "0")
+    assert transfer["text"] == "-"
     avg_min = by_key[("CNN-F (avg)", "Min")]
-    assert float(avg_min["mean"]) == pytest.approx(0.6875)
-    assert float(avg_min["std"]) == pytest.approx(0.125 / SQRT2)
+    # percent, rounded as the tables display it: 0.6875 and 0.125 / sqrt(2)
+    assert (avg_min["value"], avg_min["std"], avg_min["text"]) == ("68.75", "8.84", "68.75 ± 8.84")
+    assert by_key[("CNN-F (avg)", "PGD (first)")]["min_source"] == "1"
     worst = by_key[("CNN-F (avg)", "Worst case")]
-    assert (float(worst["mean"]), worst["n_runs"], worst["n_examples"]) == (pytest.approx(0.375), "2", "4")
-    assert all((r["dataset"], r["protocol"], float(r["eps"])) == ("fmnist", "paper", EPS) for r in rows)
+    assert (worst["value"], worst["n_runs"], worst["n_examples"], worst["train_seeds"]) == ("37.50", "2", "4", "0;1")
+    assert all((r["dataset"], r["protocol"], r["eps"]) == ("fmnist", "paper", "0.1") for r in rows)
+    assert {r["unreliable"] for r in cells} == {"†"}  # SPSA breaks images PGD does not (C11 on the columns)
+    kinds = [r["kind"] for r in rows]
+    assert kinds.count("flags") == 3 and "caption" in kinds and "strength" in kinds and "legend" in kinds
 
 
 def test_latex_bolds_the_row_minimum() -> None:
@@ -393,7 +400,7 @@ def test_format_eps() -> None:
 def test_empty_input() -> None:
     assert build_tables([]) == []
     assert to_markdown([]) == ""
-    assert to_csv([]).strip() == "dataset,protocol,eps,row,column,mean,std,n_runs,n_examples"
+    assert to_csv([]).strip() == ",".join(CSV_HEADER)
 
 
 def test_report_does_not_import_torch() -> None:

@@ -50,8 +50,8 @@ def test_run_trains_attacks_reports_and_resumes(tmp_path: Path, fashion_dir: Pat
     assert len(lines) == 2 * (3 + 2 + 4 + 2)
     assert {json.loads(line)["train_seed"] for line in lines} == {0, 1}
     rows = list(csv.DictReader(io.StringIO((tmp_path / "report.csv").read_text())))
-    cnn_transfer = [r for r in rows if r["row"] == "CNN" and r["column"] == "Transfer"]
-    assert cnn_transfer and cnn_transfer[0]["mean"] == ""  # the paper's "-"
+    cnn_transfer = [r for r in rows if r["kind"] == "cell" and r["row"] == "CNN" and r["column"] == "Transfer"]
+    assert cnn_transfer and cnn_transfer[0]["value"] == "" and cnn_transfer[0]["text"] == "-"  # the paper's "-"
     assert "### fmnist, protocol paper, eps = 0.1" in (tmp_path / "report.md").read_text()
 
     # an interrupted run: drop two records, then run again: only those are recomputed, nothing retrained

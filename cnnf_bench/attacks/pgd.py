@@ -18,6 +18,7 @@ from torch import Tensor
 from cnnf_bench.attacks.base import ATTACKS, Attack, BestCandidate, Forward, _positive_int
 from cnnf_bench.attacks.losses import LOSSES, example_loss, margin_loss  # noqa: F401  (margin_loss: re-export)
 from cnnf_bench.errors import ConfigError
+from cnnf_bench.progress import report_iteration
 
 
 def project_linf(x_adv: Tensor, x: Tensor, eps: float) -> Tensor:
@@ -136,11 +137,12 @@ class PGD(Attack):
                 break
             x0, y0 = x[rows], y[rows]
             x_adv = uniform_start(x0, self.eps, generator) if self.random_start and self.eps > 0 else x0.clone()
-            for _ in range(self.steps):
+            for step in range(self.steps):
                 grad, _ = input_gradient(forward, x_adv, y0, self.loss)
                 x_adv = project_linf(x_adv + self.step_size * grad.sign(), x0, self.eps)
                 if self.track_best:
                     tracker.offer(x_adv, y0, score, rows)
+                report_iteration(restart * self.steps + step + 1, self.restarts * self.steps)
             if not self.track_best:
                 tracker.offer(x_adv, y0, score if self.uses_score() else None, rows)
         return tracker.best

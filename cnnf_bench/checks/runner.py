@@ -168,7 +168,7 @@ def verdict_record(
 
 
 def check_checkpoint(
-    checkpoint: Path,
+    checkpoint: Any,
     settings: CheckSettings | None = None,
     readout: str | None = None,
     store: ResultsStore | None = None,
@@ -177,23 +177,28 @@ def check_checkpoint(
     only: Sequence[str] | None = None,
     force: bool = False,
     callback: Callback | None = None,
+    data: Any | None = None,
+    verdicts: list[dict[str, Any]] | None = None,
 ) -> tuple[list[CheckResult], list[str]]:
     """Check a checkpoint on its fixed evaluation subset; store new verdicts; return all and the computed ids.
 
-    Verdicts already in ``store`` for the same checkpoint, readout, test-time cycles and settings are
-    reused unless ``force``.
+    ``checkpoint`` is a file or a loaded (or external) checkpoint; ``data`` (an ``ImageSet``), when given,
+    replaces the test split and its first ``settings.n`` images are checked in their order; ``verdicts``,
+    when given, receives the verdict record of every freshly computed check (stored or not). Verdicts
+    already in ``store`` for the same checkpoint, readout, test-time cycles and settings are reused
+    unless ``force``.
     """
     from cnnf_bench.checkpoint import load_checkpoint
     from cnnf_bench.config import RECIPES
     from cnnf_bench.data import eval_indices, load_split
-    from cnnf_bench.evaluate import baseline_source
+    from cnnf_bench.evaluate import as_checkpoint, baseline_source, given_subset
     from cnnf_bench.runtime import configure_torch
     from cnnf_bench.zoo import MODELS
 
     configure_torch()
     settings = settings or CheckSettings()
     device = torch.device(device)
-    ckpt = load_checkpoint(checkpoint)
+    ckpt = as_checkpoint(checkpoint)
     model = ckpt.build_model(device)
     readout = model.check_readout(readout)
     cycles = getattr(model, "cycles", 0)
@@ -201,6 +206,8 @@ def check_checkpoint(
     eps = settings.eps if settings.eps is not None else RECIPES[dataset].eps
     settings = replace(settings, eps=eps)
     identity = settings.identity()
+    if data is not None:
+        identity["images"] = given_subset(data, settings.n)[1]["sha256"]
     wanted = select_checks(only)
     stored: dict[str, dict[str, Any]] = {}
     if store is not None and not force:
@@ -212,20 +219,24 @@ def check_checkpoint(
     results = [result_from_record(stored[c]) for c in wanted if c in stored]
     if todo:
         source = None
-        if MODELS.get(ckpt.model_name).baseline is not None:
+        if ckpt.model_name in MODELS and MODELS.get(ckpt.model_name).baseline is not None:
             try:
                 source = load_checkpoint(baseline_source(ckpt)).build_model(device)
             except CheckpointError:
                 source = None  # C11 then runs without its transfer baseline and says so
-        test = load_split(dataset, False, data_dir)
-        index = eval_indices(len(test), settings.n, settings.subset_seed)
+        test = data if data is not None else load_split(dataset, False, data_dir)
+        index = (
+            eval_indices(len(test), settings.n, settings.subset_seed)
+            if data is None
+            else given_subset(data, settings.n)[0]
+        )
         x, y = test.subset(index).batch(torch.arange(index.shape[0]), device)
         fresh = run_checks(model, x, y, eps, settings, readout, source, todo, callback)
         for result in fresh:
+            record = verdict_record(ckpt, cycles, readout, identity, result, source, device)
+            if verdicts is not None:
+                verdicts.append(record)
             if store is not None:
-                store.append(
-                    verdict_record(ckpt, cycles, readout, identity, result, source, device),
-                    force=force,
-                )
+                store.append(record, force=force)
         results.extend(fresh)
     return sorted(results, key=lambda r: check_number(r.check)), todo

@@ -173,7 +173,7 @@ def evaluate(
     if not records:
         info(f"already in {escape(str(results))} (use --force to run again)", highlight=False)
     else:
-        for line in record_lines(records):
+        for line in dict.fromkeys(record_lines(records)):  # a limit shared by several records prints once
             console.print(line, highlight=False)
         info(f"stored in {escape(str(results))}", highlight=False)
     for line in target_notes(request.targets, records):

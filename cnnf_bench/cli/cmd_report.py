@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cnnf_bench.cli.app import app, console, handle_errors, pick
+from cnnf_bench.cli.app import Verbosity, app, console, handle_errors, info, pick
 from cnnf_bench.cli.cmd_evaluate import DEFAULT_RESULTS
 from cnnf_bench.cli.options import StoreOpt
 
@@ -16,24 +16,52 @@ from cnnf_bench.cli.options import StoreOpt
 class Format(str, Enum):
     """Output format of ``report``."""
 
+    terminal = "terminal"
     markdown = "markdown"
     csv = "csv"
     latex = "latex"
+    json = "json"
+
+
+#: the format a file suffix means when --out is given without --format
+SUFFIX_FORMAT = {".md": Format.markdown, ".csv": Format.csv, ".tex": Format.latex, ".json": Format.json}
 
 
 def render(tables: list, fmt: Format) -> str:  # type: ignore[type-arg]
-    """The tables as Markdown, CSV or LaTeX text."""
-    from cnnf_bench.report import to_csv, to_latex, to_markdown
+    """The tables as Markdown, CSV, LaTeX or JSON text."""
+    from cnnf_bench.report import to_csv, to_json, to_latex, to_markdown
 
-    return {Format.markdown: to_markdown, Format.csv: to_csv, Format.latex: to_latex}[fmt](tables)
+    writers = {Format.markdown: to_markdown, Format.csv: to_csv, Format.latex: to_latex, Format.json: to_json}
+    return writers[fmt](tables)
+
+
+def pick_format(fmt: Format | None, out: Path | None) -> Format:
+    """The format asked for; else the one --out's suffix names (Markdown for others); else the terminal table."""
+    if fmt is not None:
+        return fmt
+    if out is None:
+        return Format.terminal
+    return SUFFIX_FORMAT.get(out.suffix.lower(), Format.markdown)
 
 
 @app.command()
 @handle_errors
 def report(
     results: StoreOpt = DEFAULT_RESULTS,
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="markdown, csv or latex.")] = Format.markdown,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the report here (else the terminal).")] = None,
+    fmt: Annotated[
+        Format | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="terminal (a rich table; the default without --out), markdown, csv (tidy, in %), latex (needs "
+            "booktabs) or json (one object per row, with a model card). With --out: from its suffix "
+            "(.md .csv .tex .json), else markdown.",
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the report to this file (else print it).")
+    ] = None,
     checks_store: Annotated[
         Path | None,
         typer.Option(
@@ -48,7 +76,10 @@ def report(
     ] = False,
     old_checks: Annotated[Path | None, typer.Option("--checks", hidden=True)] = None,
 ) -> None:
-    """Emit the paper's tables (Clean, per-attack, Min, per-example Worst case; mean ± std over seeds)."""
+    """Emit the paper's tables (Clean, per-attack, Min, per-example Worst case; mean ± std over seeds).
+
+    Every format carries the same numbers, marks, flags, notes, limits and evaluation strength.
+    """
     from rich.markup import escape
 
     from cnnf_bench.cli.render import print_wide, report_tables
@@ -85,13 +116,17 @@ def report(
             highlight=False,
         )
     tables = build_tables(records, verdicts)
+    chosen = pick_format(fmt, out)
     if out is not None:
+        if chosen is Format.terminal:
+            raise UsageError("--format terminal prints to the terminal; give another format with --out")
         ensure_folder(out.parent if str(out.parent) else Path(), "report folder")
-        atomic_write_bytes(out, render(tables, fmt).encode())
-    if fmt is Format.markdown or out is not None:
-        for item in report_tables(tables):
-            print_wide(console, item) if not isinstance(item, str) else console.print(item)
+        atomic_write_bytes(out, render(tables, chosen).encode())
+    if chosen is Format.terminal or out is not None:
+        if not (out is not None and Verbosity.quiet):
+            for item in report_tables(tables):
+                print_wide(console, item) if not isinstance(item, str) else console.print(item)
         if out is not None:
-            console.print(f"written to {out}")
+            info(f"{chosen.value} written to {escape(str(out))}", highlight=False)
     else:
-        typer.echo(render(tables, fmt), nl=False)
+        typer.echo(render(tables, chosen), nl=False)

@@ -23,7 +23,9 @@ class Executor(str, Enum):
 
 def _renderer(progress: Any) -> Any:
     """The event callback: one line per finished piece of work, as ``run`` has always printed."""
-    from cnnf_bench.cli.render import record_lines
+    from rich.markup import escape
+
+    from cnnf_bench.cli.render import LIMIT, record_lines
     from cnnf_bench.cli.render_checks import advice_lines, summary_line
 
     def on_event(event: Any) -> None:
@@ -32,7 +34,7 @@ def _renderer(progress: Any) -> Any:
             progress.print(f"{event.label}: checkpoint complete, not retrained")
         elif event.kind == "evaluated" and info["records"]:
             for line in record_lines(info["records"]):
-                progress.print(line)
+                progress.once(line) if line.startswith(LIMIT) else progress.print(line)
         elif event.kind == "check":
             progress.print(f"{event.label} ...")
         elif event.kind == "checked":
@@ -41,7 +43,7 @@ def _renderer(progress: Any) -> Any:
             progress.print(f"{event.label}: {summary_line(info['results'])}")
         elif event.kind == "report":
             for warning in info["warnings"]:
-                progress.print(f"[yellow]warning:[/] {warning}")
+                progress.once(f"[yellow]warning:[/] {escape(warning)}")
         elif event.kind == "skip":
             progress.print(f"[dim]{event.label}: done before, skipped[/]")
         elif event.kind == "submitted":
@@ -51,7 +53,7 @@ def _renderer(progress: Any) -> Any:
             progress.print(f"{event.label}: already {info['state']} as Slurm job {info['slurm_id']}")
         elif event.kind == "finished":
             for line in record_lines(info.get("records") or []):
-                progress.print(line)
+                progress.once(line) if line.startswith(LIMIT) else progress.print(line)
             progress.print(f"{event.label}: done")
         elif event.kind == "failed":
             progress.print(f"[red]{event.label}: failed[/] ({info['error']}; log {info['log']})")
@@ -190,9 +192,7 @@ def run(
     for item in report_tables(outcome.tables):
         print_wide(console, item) if not isinstance(item, str) else console.print(item)
     minutes = (time.perf_counter() - start) / 60
-    console.print(
-        f"report: {spec.report.with_suffix('.md')} and {spec.report.with_suffix('.csv')} (wall time {minutes:.1f} min)"
-    )
+    console.print(f"report: {spec.report.with_suffix('.md')}, .csv and .json (wall time {minutes:.1f} min)")
     if outcome.failed:
         first = outcome.failed[0]
         raise fail(

@@ -2,19 +2,42 @@
 
 from __future__ import annotations
 
+import time
 from types import TracebackType
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+#: how a protocol-limit line starts (printed once per run, as every repeated warning)
+LIMIT = "[yellow]limit:[/]"
+#: a piped log gets a progress line inside a long batch at most this often (seconds)
+PIPED_INTERVAL_S = 30.0
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 class ProgressRenderer:
     """Renders training and evaluation events in one live display.
 
-    On a terminal: a bar per epoch (loss, accuracy, images/s) and per attack job (running accuracy).
-    Elsewhere (CI logs, files): a plain line at every 10% so that long runs still show signs of life.
+    On a terminal: a bar per epoch (loss, accuracy, images/s) and per attack job (running accuracy),
+    with elapsed time and ETA, moving inside a batch as the attack reports its iterations
+    (:mod:`cnnf_bench.progress`). Elsewhere (CI logs, files): plain lines with a time stamp, at every
+    10% and, inside a long batch, at most every 30 s, each with its ETA. A repeated warning or limit
+    line is printed once (``--verbose``: every time).
     """
 
     def __init__(self, console: Console) -> None:
@@ -29,12 +52,18 @@ class ProgressRenderer:
             MofNCompleteColumn(),
             TextColumn("{task.fields[stats]}"),
             TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
             console=console,
             disable=not self.live,
         )
+        self.verbose = Verbosity.verbose
         self.task: TaskID | None = None
         self.description = ""
         self.milestone = 0
+        self.started = time.monotonic()
+        self.last_line = 0.0
+        self.seen: set[str] = set()
 
     def __enter__(self) -> ProgressRenderer:
         self.progress.__enter__()
@@ -46,24 +75,42 @@ class ProgressRenderer:
         self.progress.__exit__(exc_type, exc, tb)
 
     def print(self, text: str) -> None:
-        """A line above the live bars."""
+        """A line above the live bars; in a piped log, with the wall-clock time in front."""
+        if not self.live:
+            text = f"[dim]{time.strftime('%H:%M:%S')}[/] {text}"
         self.progress.console.print(text, highlight=False)
+
+    def once(self, text: str) -> None:
+        """A warning-like line printed the first time only (every time with ``--verbose``)."""
+        if text in self.seen and not self.verbose:
+            return
+        self.seen.add(text)
+        self.print(text)
 
     def note(self, text: str) -> None:
         """A line of information above the live bars (``--quiet`` drops it)."""
         if not self.quiet:
             self.print(text)
 
-    def _bar(self, description: str, done: int, total: int, stats: str) -> None:
+    def _eta(self, done: float, total: int) -> str:
+        elapsed = time.monotonic() - self.started
+        if done <= 0 or done >= total:
+            return f"elapsed {_clock(elapsed)}"
+        return f"elapsed {_clock(elapsed)}, eta {_clock(elapsed * (total - done) / done)}"
+
+    def _bar(self, description: str, done: int, total: int, stats: str, inside: bool = False) -> None:
         if description != self.description or self.task is None:
             self.description, self.milestone = description, 0
+            self.started = self.last_line = time.monotonic()
             self.task = self.progress.add_task(description, total=total, stats=stats)
         self.progress.update(self.task, completed=done, stats=stats)
         if not self.live and total and not self.quiet:
             step = max(1, total // 10)
-            if done >= self.milestone + step or done == total:
-                self.milestone = done
-                self.print(f"{description}: {done}/{total} {stats}")
+            now = time.monotonic()
+            due = now - self.last_line >= PIPED_INTERVAL_S if inside else done >= self.milestone + step
+            if due or (done == total and not inside):
+                self.milestone, self.last_line = (self.milestone if inside else done), now
+                self.print(f"{description}: {done}/{total} {stats} ({self._eta(done, total)})")
 
     def train(self, event: Any) -> None:
         """Callback for :func:`cnnf_bench.train.fit`."""
@@ -92,6 +139,11 @@ class ProgressRenderer:
         """Callback for :func:`cnnf_bench.evaluate.evaluate_checkpoint`."""
         if event.kind == "start":
             self._bar(event.label, 0, event.total, "")
+        elif event.kind == "iteration":
+            info = event.info
+            stats = f"iteration {info['iteration']}/{info['iterations']} of images {info['batch_start'] + 1}-"
+            stats += f"{info['batch_start'] + info['batch_size']}"
+            self._bar(event.label, event.done, event.total, stats, inside=True)
         elif event.kind == "batch":
             self._bar(event.label, event.done, event.total, f"acc {100 * event.info['accuracy']:.1f}%")
         elif event.kind == "skip":
@@ -112,7 +164,7 @@ def record_lines(records: list[dict[str, Any]]) -> list[str]:
             f"{escape('[readout ' + r['readout'] + cycles + ']')}: "
             f"[bold]{100 * r['n_correct'] / r['n']:.2f}%[/] ({r['n_correct']}/{r['n']}), {r['seconds']:.1f} s"
         )
-        lines.extend(f"[yellow]limit:[/] {escape(note)}" for note in r.get("extras", {}).get("limits", []))
+        lines.extend(f"{LIMIT} {escape(note)}" for note in r.get("extras", {}).get("limits", []))
     return lines
 
 
@@ -139,10 +191,10 @@ def report_tables(tables: list[Any]) -> list[Any]:
     out: list[Any] = []
     for table in tables:
         majority = majority_runs(table)
-        rich = RichTable(title=table_title(table))
+        rich = RichTable(title=escape(table_title(table)))
         rich.add_column("", no_wrap=True)
-        for column in table.all_columns():
-            rich.add_column(column, justify="right", no_wrap=True)
+        for column in table.all_columns():  # headers such as "PGD (e2e) [restarts=1, steps=7]" are not markup
+            rich.add_column(escape(column), justify="right", no_wrap=True)
         for row in table.rows:
             source = table.cell(row, MIN).source_column
             values = []
@@ -151,7 +203,7 @@ def report_tables(tables: list[Any]) -> list[Any]:
                 text = format_cell(cell)
                 if cell.defined and majority is not None and cell.n_runs != majority:
                     text += f" (n={cell.n_runs})"
-                values.append(f"[bold]{text}[/]" if column == source else text)
+                values.append(f"[bold]{escape(text)}[/]" if column == source else escape(text))
             label = table.row_label(row)
             rich.add_row(f"[red]{escape(label)}[/]" if table.unreliable(row) else escape(label), *values)
         out.append(rich)

@@ -36,10 +36,10 @@ def results_location(suite: Suite, settings: ExecutorSettings) -> Path:
 
 
 def write_report(suite: Suite, store_path: Path, sharded: bool) -> tuple[list[Any], list[str]]:
-    """Build the tables from the suite's store (file or shards) and write ``<report>.md`` and ``.csv``."""
+    """Build the tables from the suite's store (file or shards) and write ``<report>.md``, ``.csv`` and ``.json``."""
     from cnnf_bench.checks.base import default_checks_store
     from cnnf_bench.fileio import atomic_write_bytes
-    from cnnf_bench.report import build_tables, to_csv, to_markdown, usable_checks, usable_records
+    from cnnf_bench.report import build_tables, to_csv, to_json, to_markdown, usable_checks, usable_records
     from cnnf_bench.results import ResultsStore
     from cnnf_bench.shards import CHECKS, ShardedStore
 
@@ -52,6 +52,7 @@ def write_report(suite: Suite, store_path: Path, sharded: bool) -> tuple[list[An
     header = f"# {suite.name}\n\n{suite.description}\n\n" if suite.description else f"# {suite.name}\n\n"
     atomic_write_bytes(suite.report.with_suffix(".md"), (header + to_markdown(tables)).encode())
     atomic_write_bytes(suite.report.with_suffix(".csv"), to_csv(tables).encode())
+    atomic_write_bytes(suite.report.with_suffix(".json"), to_json(tables).encode())
     return tables, [*store.warnings, *skipped, *checks.warnings, *skipped_checks]
 
 

@@ -1,4 +1,4 @@
-"""Result records -> the paper's tables (Tables 2 and 3 of Huang et al. 2020), as Markdown, CSV and LaTeX.
+"""Result records -> the paper's tables (Tables 2 and 3 of Huang et al. 2020), as Markdown, LaTeX, CSV and JSON.
 
 Pure Python plus numpy (for the packed per-example flags); never imports torch, so reports are cheap.
 
@@ -6,7 +6,8 @@ Pure Python plus numpy (for the packed per-example flags); never imports torch, 
   identifies their images;
 - :mod:`~cnnf_bench.report.layout`: rows and columns (records share a column only when comparable);
 - :mod:`~cnnf_bench.report.aggregate`: cells, Min and the per-example Worst case (:func:`build_tables`);
-- :mod:`~cnnf_bench.report.render`: text formats.
+- :mod:`~cnnf_bench.report.render`: text formats (Markdown, LaTeX);
+- :mod:`~cnnf_bench.report.export`: data formats (tidy CSV, JSON with a model card per row).
 
 Layout of one :class:`Table` (one per dataset, protocol and eps): rows ``CNN``, ``CNN-F (last)``,
 ``CNN-F (avg)`` (plus disambiguated variants); ``Table.columns`` the measured columns in display order,
@@ -16,11 +17,11 @@ case`` are derived, stored in ``Table.cells`` under :data:`MIN` and :data:`WORST
 """
 
 from cnnf_bench.report.aggregate import build_tables
+from cnnf_bench.report.export import CSV_HEADER, table_json, to_csv, to_json
 from cnnf_bench.report.layout import DISPLAY_NAMES, NON_ATTACKS, VIEWLESS, display_name
 from cnnf_bench.report.model import CLEAN, MIN, TRANSFER, UNDEFINED, UNRELIABLE_MARK, WORST_CASE, Cell, Table
 from cnnf_bench.report.records import usable_checks, usable_records
 from cnnf_bench.report.render import (
-    CSV_HEADER,
     caption,
     flag_lines,
     flags_legend,
@@ -29,7 +30,6 @@ from cnnf_bench.report.render import (
     latex_escape,
     majority_runs,
     table_title,
-    to_csv,
     to_latex,
     to_markdown,
 )
@@ -56,8 +56,10 @@ __all__ = [
     "format_eps",
     "latex_escape",
     "majority_runs",
+    "table_json",
     "table_title",
     "to_csv",
+    "to_json",
     "to_latex",
     "to_markdown",
     "usable_checks",

@@ -350,7 +350,10 @@ def _build_table(
     for limit in sorted({str(note) for r in records for note in (r.get("extras") or {}).get("limits", [])}):
         notes.add(f"Limit: {limit}.")
     strength = evaluation_strength(records)
-    return Table(dataset, protocol, eps, rows, columns, cells, notes.rendered(), attack_columns, flags, strength)
+    behind = {labels[key]: _flat(by_row[key]) for key in row_keys}
+    return Table(
+        dataset, protocol, eps, rows, columns, cells, notes.rendered(), attack_columns, flags, strength, behind
+    )
 
 
 def build_tables(records: Sequence[Any], checks: Sequence[Any] = ()) -> list[Table]:

@@ -33,6 +33,7 @@ DISPLAY_NAMES: dict[str, str] = {
     "apgd-ce": "APGD-CE",
     "apgd-dlr": "APGD-DLR",
     "noise": "Noise",
+    "autoattack": "AutoAttack",
     "bim": "BIM",
     "cw-l2": "C&W-L2",
     "deepfool": "DeepFool",
@@ -52,7 +53,8 @@ PAPER_COLUMNS: tuple[tuple[str, str | None], ...] = (
     ("transfer", None),
 )
 ATTACK_ORDER = (
-    "fgsm", "art-fgsm", "pgd", "art-pgd", "bim", "spsa", "square", "apgd-ce", "apgd-dlr", "cw-l2", "deepfool", "hsj",
+    "fgsm", "art-fgsm", "pgd", "art-pgd", "bim", "spsa", "square", "apgd-ce", "apgd-dlr", "autoattack", "cw-l2",
+    "deepfool", "hsj",
 )  # fmt: skip
 TARGET_ORDER = ("-", "first", "e2e", "e2e-avg", "pre-tanh", "bpda")
 READOUT_ORDER = ("last", "avg")

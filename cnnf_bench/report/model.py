@@ -67,6 +67,8 @@ class Table:
     flags: dict[str, RowFlags] = field(default_factory=dict)
     #: how strong the attacks were, from the records' parameters (see cnnf_bench.strength)
     strength: str = ""
+    #: per row: the records behind it (every column's), for the model card of the JSON report
+    row_records: dict[str, list[Record]] = field(default_factory=dict)
 
     def all_columns(self) -> list[str]:
         """Measured columns followed by the derived Min and Worst case columns (the rendering order)."""

@@ -1,13 +1,13 @@
-"""Report tables as text: Markdown, long-format CSV and LaTeX, with captions that say what the numbers are.
+"""Report tables as text: Markdown and LaTeX, with captions that say what the numbers are.
 
 Rendering only reads :class:`~cnnf_bench.report.model.Table` objects; numbers stay fractions in the
-tables and become percentages with two decimals here.
+tables and become percentages with two decimals here. Every format carries the same content (values,
+± std, runs, images, marks, flags, notes, limits, evaluation strength); CSV and JSON are in
+:mod:`cnnf_bench.report.export`.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -163,34 +163,6 @@ def to_markdown(tables: Sequence[Table]) -> str:
     return "\n\n".join(parts) + ("\n" if parts else "")
 
 
-CSV_HEADER = ("dataset", "protocol", "eps", "row", "column", "mean", "std", "n_runs", "n_examples")
-
-
-def to_csv(tables: Sequence[Table]) -> str:
-    """Long format, one line per cell (Min and Worst case included); fractions at full precision."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_HEADER)
-    for table in tables:
-        for row in table.rows:
-            for column in table.all_columns():
-                cell = table.cell(row, column)
-                writer.writerow(
-                    [
-                        table.dataset,
-                        table.protocol,
-                        repr(table.eps),
-                        row,
-                        column,
-                        "" if cell.mean is None else repr(cell.mean),
-                        "" if cell.std is None else repr(cell.std),
-                        cell.n_runs,
-                        cell.n_examples,
-                    ]
-                )
-    return buffer.getvalue()
-
-
 _LATEX_SPECIAL = {
     "\\": r"\textbackslash{}",
     "&": r"\&",
@@ -202,28 +174,45 @@ _LATEX_SPECIAL = {
     "}": r"\}",
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
+    "±": r"$\pm$",
+    "†": r"$^\dagger$",
+    "×": r"$\times$",
+    "≥": r"$\geq$",
+    "≤": r"$\leq$",
+    "≈": r"$\approx$",
+    "–": "--",
+    "—": "---",
+    "`": r"\texttt{`}",
 }
 
 
 def latex_escape(text: str) -> str:
-    """Escape LaTeX's special characters in a label."""
+    """Escape LaTeX's special characters (and the few non-ASCII signs the report uses) in any text."""
     return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
 
 
+def _latex_label(table: Table) -> str:
+    eps = format_eps(table.eps).replace("/", "-")
+    return f"tab:cnnf-{table.dataset}-{table.protocol}-eps{eps}".replace("_", "-")
+
+
 def to_latex(tables: Sequence[Table]) -> str:
-    """A booktabs tabular per table, percentages, the row minimum (Min's source cell) in bold as in the paper."""
+    """A ``table`` per report table: caption, booktabs tabular (needs ``\\usepackage{booktabs}``), the row
+    minimum in bold as in the paper, † on unreliable rows, then strength, notes, flags and the legend."""
     parts = []
     for table in tables:
         majority = majority_runs(table)
         columns = table.all_columns()
-        lines = [f"% {table_title(table)}", f"% {caption(table)}"]
-        if table.strength:
-            lines.append(f"% Evaluation strength: {table.strength}.")
-        lines.extend(f"% Flags: {line}" for line in flag_lines(table))
-        lines.append(r"\begin{tabular}{l" + "c" * len(columns) + "}")
-        lines.append(r"\toprule")
-        lines.append(" & " + " & ".join(latex_escape(c) for c in columns) + r" \\")
-        lines.append(r"\midrule")
+        lines = [
+            r"\begin{table}[t]",
+            r"\centering",
+            r"\caption{" + latex_escape(f"{table_title(table)}. {caption(table)}") + "}",
+            r"\label{" + _latex_label(table) + "}",
+            r"\begin{tabular}{l" + "c" * len(columns) + "}",
+            r"\toprule",
+            " & " + " & ".join(latex_escape(c) for c in columns) + r" \\",
+            r"\midrule",
+        ]
         for row in table.rows:
             source = table.cell(row, MIN).source_column
             values = []
@@ -237,7 +226,17 @@ def to_latex(tables: Sequence[Table]) -> str:
                     values.append(text)
             label = latex_escape(row) + (r"$^\dagger$" if table.unreliable(row) else "")
             lines.append(label + " & " + " & ".join(values) + r" \\")
-        lines.append(r"\bottomrule")
-        lines.append(r"\end{tabular}")
+        lines.extend(
+            [r"\bottomrule", r"\end{tabular}", r"\par\smallskip", r"\begin{minipage}{\linewidth}\footnotesize"]
+        )
+        body = []
+        if table.strength:
+            body.append(f"Evaluation strength: {table.strength}.")
+        body.extend(table.notes)
+        body.extend(f"Flags: {line}" for line in flag_lines(table))
+        if any(table.unreliable(row) for row in table.rows):
+            body.append(flags_legend())
+        lines.append((r"\\" + "\n").join(latex_escape(item) for item in body))
+        lines.extend([r"\end{minipage}", r"\end{table}"])
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + ("\n" if parts else "")
