@@ -142,13 +142,14 @@ class CheckContext:
     def views(self) -> list[str]:
         """The distinct views to check: the requested ones the model has, or one for a single-function model.
 
-        The default setting (the CNN-F views) also takes every further view the model's family offers,
-        e.g. FPD's ``pre-tanh``, so a family's own adaptive view is checked without naming it (and the
-        stored identity of the default settings stays what it was)."""
+        The default setting (the CNN-F views) also takes every further logits view the model's family
+        offers, e.g. FPD's ``pre-tanh``, so a family's own adaptive view is checked without naming it (and
+        the stored identity of the default settings stays what it was); feature views (CNN-F's ``recon``)
+        take only feature attacks and stay out."""
         offered = list(self.model.views())
         requested = list(dict.fromkeys(self.settings.views))
         if tuple(self.settings.views) == DEFAULT_VIEWS:
-            requested += [v for v in offered if v not in requested]
+            requested += [v for v in offered if v not in requested and self.model.view_kind(v) == "logits"]
         views = [v for v in requested if v in offered] or [self.model.deployed_view()]
         return views[:1] if self.single_function else views
 
