@@ -57,7 +57,7 @@ def build() -> dict[str, Any]:
             {
                 "model": name,
                 "dataset": spec.dataset,
-                "cycles": int(getattr(model, "cycles", 0)),
+                "cycles": getattr(model, "cycles", None),  # None: not a feedback model (FPD)
                 "k": getattr(model, "ind", None),
                 "eta": getattr(model, "eta", None),
                 "readout": str(model.readout),

@@ -34,6 +34,15 @@ class ModelConfig:
     ind: int | None = None
     eta: float | None = None
     readout: str | None = None
+    # FPD models only (None for the others, and then left out of the stored config)
+    denoise: str | None = None
+    tanh: bool | None = None
+    elu: bool | None = None
+
+
+#: model fields that only one family has; a None value is left out of :func:`to_dict`, so the configs
+#: (and job ids) of the other family stay what they were before the field existed
+FAMILY_ONLY_MODEL_FIELDS = ("denoise", "tanh", "elu")
 
 
 @dataclass(frozen=True)
@@ -77,13 +86,44 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class FPDConfig:
+    """FPD's two-phase training (fpd-reference.md section 1.3), the released MNIST settings by default.
+
+    ``gate`` is the threshold T on the restoration MSE: above it only the restoration loss is
+    back-propagated, into everything but the classifier head; ``noise_eps`` is eps0 of the uniform
+    input noise; ``ce_weight`` / ``mse_weight`` are alpha1 / alpha2. The optimiser is the released
+    Adamax (lr 1e-3, weight decay 1e-5, gradient-norm clip 10), constant learning rate. With
+    ``train.mode: adversarial``, PGD examples (the CNN-F recipe: ``train.eps``, ``train.step``,
+    ``train.pgd_steps``, random start) against the deployed pipeline join every batch from epoch
+    ``adv_delay`` on.
+    """
+
+    gate: float = 3.0
+    noise_eps: float = 0.01
+    ce_weight: float = 1.0
+    mse_weight: float = 1.0
+    optimizer: str = "adamax"
+    lr: float = 1e-3
+    weight_decay: float = 1e-5
+    grad_clip: float | None = 10.0
+    adv_delay: int = 10
+
+
+FPD_OPTIMIZERS = ("adamax", "adam", "sgd")
+FPD_MODES = ("standard", "adversarial")
+#: FPD's epoch budget when ``train.epochs`` is not given (the released "up to 100 epochs")
+FPD_EPOCHS = 100
+
+
+@dataclass(frozen=True)
 class RunConfig:
-    """Everything that determines a trained checkpoint."""
+    """Everything that determines a trained checkpoint (``fpd`` is set for FPD models only)."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     seed: int = 0
+    fpd: FPDConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -105,7 +145,9 @@ RECIPES: dict[str, Recipe] = {
     "cifar10": Recipe(epochs=500, eps=8 / 255, step=0.01, clean_weight=0.05, augment=True, drop_last=False),
 }
 
-SECTIONS: dict[str, type] = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig}
+SECTIONS: dict[str, type] = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig, "fpd": FPDConfig}
+#: sections that may be absent (None) in a :class:`RunConfig`
+OPTIONAL_SECTIONS = ("fpd",)
 _FRACTION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)\s*$")
 
 
@@ -182,6 +224,7 @@ def run_config_from_mapping(data: dict[str, Any], where: str = "config") -> RunC
     sections = {
         name: section_from_mapping(cls, model if name == "model" else data.get(name), f"{where}.{name}")
         for name, cls in SECTIONS.items()
+        if name not in OPTIONAL_SECTIONS or data.get(name) is not None
     }
     seed = coerce_value(data.get("seed", 0), int, f"{where}.seed")
     return RunConfig(seed=seed, **sections)
@@ -228,7 +271,8 @@ def apply_overrides(cfg: RunConfig, overrides: dict[str, Any]) -> RunConfig:
         section, _, name = key.partition(".")
         cls = SECTIONS[section]
         hints = typing.get_type_hints(cls)
-        cfg = replace(cfg, **{section: replace(getattr(cfg, section), **{name: coerce_value(value, hints[name], key)})})
+        current = getattr(cfg, section) or cls()
+        cfg = replace(cfg, **{section: replace(current, **{name: coerce_value(value, hints[name], key)})})
     return cfg
 
 
@@ -246,21 +290,20 @@ def _choice(value: str, options: tuple[str, ...], where: str) -> None:
 
 def resolve(cfg: RunConfig) -> RunConfig:
     """Fill every None from the model registry and the dataset's recipe, and validate all values."""
-    from cnnf_bench.zoo import MODELS, resolve_kwargs
+    from cnnf_bench.zoo import MODEL_KNOBS, MODELS, resolve_kwargs
 
     spec = MODELS.get(cfg.model.name)
     dataset = cfg.data.dataset or spec.dataset
     if dataset != spec.dataset:
         raise ConfigError(f"model {spec.name} is built for dataset {spec.dataset}, not {dataset}")
-    kwargs = resolve_kwargs(spec.name, {k: getattr(cfg.model, k) for k in ("cycles", "ind", "eta", "readout")})
-    model = ModelConfig(
-        name=spec.name, cycles=kwargs["cycles"], ind=kwargs["ind"], eta=kwargs["eta"], readout=kwargs["readout"]
-    )
+    kwargs = resolve_kwargs(spec.name, {k: getattr(cfg.model, k) for k in MODEL_KNOBS})
+    model = ModelConfig(name=spec.name, **{k: kwargs.get(k) for k in MODEL_KNOBS})
     recipe = RECIPES[dataset]
     t = cfg.train
+    fpd = _resolve_fpd(cfg) if spec.family == "fpd" else None
     train = replace(
         t,
-        epochs=recipe.epochs if t.epochs is None else t.epochs,
+        epochs=(FPD_EPOCHS if fpd is not None else recipe.epochs) if t.epochs is None else t.epochs,
         eps=recipe.eps if t.eps is None else t.eps,
         step=recipe.step if t.step is None else t.step,
         clean_weight=recipe.clean_weight if t.clean_weight is None else t.clean_weight,
@@ -294,13 +337,39 @@ def resolve(cfg: RunConfig) -> RunConfig:
     _positive(cfg.data.test_subset, "data.test_subset")
     if model.cycles is not None and model.cycles < 0:
         raise ConfigError(f"model.cycles must be >= 0, got {model.cycles}")
+    if fpd is not None and train.mode not in FPD_MODES:
+        raise ConfigError(f"train.mode must be one of {', '.join(FPD_MODES)} for FPD models, got {train.mode!r}")
     spec.cls()(**kwargs)  # validates ind / eta / readout against the architecture, cheaply enough
-    return RunConfig(model=model, data=replace(cfg.data, dataset=dataset), train=train, seed=cfg.seed)
+    return RunConfig(model=model, data=replace(cfg.data, dataset=dataset), train=train, seed=cfg.seed, fpd=fpd)
+
+
+def _resolve_fpd(cfg: RunConfig) -> FPDConfig:
+    """FPD's training section (defaults where absent), validated."""
+    fpd = cfg.fpd or FPDConfig()
+    _choice(fpd.optimizer, FPD_OPTIMIZERS, "fpd.optimizer")
+    for name in ("gate", "lr", "grad_clip"):
+        _positive(getattr(fpd, name), f"fpd.{name}")
+    for name in ("noise_eps", "ce_weight", "mse_weight", "weight_decay", "adv_delay"):
+        _positive(getattr(fpd, name), f"fpd.{name}", allow_zero=True)
+    if fpd.noise_eps > 1:
+        raise ConfigError(f"fpd.noise_eps is in [0, 1] pixel units and must be <= 1, got {fpd.noise_eps}")
+    return fpd
 
 
 def to_dict(cfg: RunConfig) -> dict[str, Any]:
-    """Plain nested dict of primitives (for YAML, JSON and checkpoints)."""
-    return dataclasses.asdict(cfg)
+    """Plain nested dict of primitives (for YAML, JSON and checkpoints).
+
+    Sections and model fields of one family only are left out where unset, so adding a family never
+    changes the stored configs (and job ids) of the others.
+    """
+    out = dataclasses.asdict(cfg)
+    for name in OPTIONAL_SECTIONS:
+        if out.get(name) is None:
+            out.pop(name, None)
+    for name in FAMILY_ONLY_MODEL_FIELDS:
+        if out["model"].get(name) is None:
+            out["model"].pop(name, None)
+    return out
 
 
 def from_dict(data: dict[str, Any]) -> RunConfig:
@@ -318,7 +387,20 @@ def run_name(cfg: RunConfig) -> str:
         value = getattr(cfg.model, knob)
         if value is not None and value != spec.kwargs.get(knob):
             parts.append(f"{short}{value:g}" if isinstance(value, float) else f"{short}{value}")
+    for knob in FAMILY_ONLY_MODEL_FIELDS:
+        value = getattr(cfg.model, knob)
+        if value is not None and value != spec.kwargs.get(knob):
+            parts.append(value if isinstance(value, str) else f"{'' if value else 'no'}{knob}")
     return f"{'-'.join(parts)}_{cfg.train.mode}_s{cfg.seed}"
+
+
+def baseline_config(cfg: RunConfig, baseline: str) -> RunConfig:
+    """The training config of ``baseline`` (a CNN) with ``cfg``'s data, training and seed: where a CNN-F or
+    FPD run finds the plain twin it is compared with and transfers from (its knobs are the registry's)."""
+    from cnnf_bench.zoo import MODEL_KNOBS, MODELS
+
+    kwargs = MODELS.get(baseline).kwargs
+    return replace(cfg, model=ModelConfig(name=baseline, **{k: kwargs.get(k) for k in MODEL_KNOBS}), fpd=None)
 
 
 def describe_differences(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[str]:

@@ -13,7 +13,7 @@ import contextlib
 import importlib.metadata
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from cnnf_bench.attacks.cost import PassCounter
 from cnnf_bench.attacks.views import VIEWS
 from cnnf_bench.bits import pack_bits
 from cnnf_bench.checkpoint import Checkpoint, load_checkpoint
-from cnnf_bench.config import from_dict, run_name
+from cnnf_bench.config import baseline_config, from_dict, run_name
 from cnnf_bench.data import ImageSet, eval_indices, load_split
 from cnnf_bench.errors import CheckpointError, ConfigError, UsageError
 from cnnf_bench.progress import listen
@@ -94,18 +94,7 @@ def baseline_source(ckpt: Checkpoint) -> Path:
             "attack (the paper shows '-'); pass --source to transfer from another checkpoint"
         )
     cfg = from_dict(ckpt.config)
-    base_cfg = replace(cfg, model=replace(cfg.model, name=spec.baseline, cycles=None, ind=None, readout=None))
-    base_spec = MODELS.get(spec.baseline)
-    base_cfg = replace(
-        base_cfg,
-        model=replace(
-            base_cfg.model,
-            cycles=base_spec.kwargs["cycles"],
-            ind=base_spec.kwargs["ind"],
-            eta=base_spec.kwargs["eta"],
-            readout=base_spec.kwargs["readout"],
-        ),
-    )
+    base_cfg = baseline_config(cfg, spec.baseline)
     path = ckpt.path.parent.parent / run_name(base_cfg) / ckpt.path.name
     if not path.exists():
         raise CheckpointError(
@@ -308,7 +297,8 @@ def evaluate_checkpoint(
             extras["limits"] = notes
         for record in records:
             record["source"] = source_info
-            record["extras"] = {**extras, **record["extras"]}
+            limits = [*extras.get("limits", []), *record["extras"].get("limits", [])]
+            record["extras"] = {**extras, **record["extras"], **({"limits": limits} if limits else {})}
             if store is None or store.append(record, force=force):
                 out.append(record)
     return out
@@ -346,6 +336,33 @@ def _deployed(model: Classifier, readout: str) -> Callable[[torch.Tensor], torch
     return score
 
 
+def within_l2(
+    model: Classifier, x_adv: torch.Tensor, x: torch.Tensor, y: torch.Tensor, budget: float, readout: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Score a minimum-norm attack at an L2 budget: examples farther than ``budget`` fall back to the clean
+    image. Also returns each example's L2 distance where it fools the deployed model, else infinity."""
+    dist = (x_adv - x).flatten(1).norm(dim=1)
+    with torch.no_grad():
+        fooled = model.logits(x_adv, readout).argmax(1) != y
+    found = torch.where(fooled, dist, torch.full_like(dist, float("inf")))
+    keep = (dist <= budget).view(-1, *([1] * (x.dim() - 1)))
+    return torch.where(keep, x_adv, x), found
+
+
+def _l2_summary(attack: Attack, found: torch.Tensor, budget: float, ckpt: Checkpoint, target: str) -> dict[str, Any]:
+    """Median L2 of a minimum-norm attack's adversarials (not-found counts as infinite; None when more than
+    half were not found) and a note for the report."""
+    median = float(found.median()) if found.numel() else float("inf")
+    finite = median if median != float("inf") else None
+    shown = f"{median:.3g}" if finite is not None else "not reached (under half of the images broken)"
+    note = (
+        f"{attack.name} on {ckpt.model_name} seed {ckpt.config.get('seed')} ({target}) is minimum-norm: accuracy at "
+        f"L2 <= {budget:g}; median L2 {shown} over {found.numel()} images"
+    )
+    return {"median_l2": finite, "l2_budget": budget, "found_fraction": float((found < float("inf")).float().mean()),
+            "limits": [note]}  # fmt: skip
+
+
 def _run_job(
     job: _Job,
     ckpt: Checkpoint,
@@ -369,6 +386,8 @@ def _run_job(
     flags: dict[str, list[torch.Tensor]] = {r: [] for _, r, _ in job.outputs}
     predictions: dict[str, list[torch.Tensor]] = {r: [] for _, r, _ in job.outputs}
     max_linf = 0.0
+    budget = getattr(attack, "l2_budget", None)
+    distances: list[torch.Tensor] = []
     start = time.perf_counter()
     total = len(data)
     if callback is not None:
@@ -382,6 +401,9 @@ def _run_job(
         with listen(_iteration_events(callback, label, lo, len(y), total)):
             x_adv = attack.run(forward or model, x, y, gen, score)  # type: ignore[arg-type]
         max_linf = max(max_linf, check_adversarial(x_adv, x, attack.eps, attack.name))
+        if budget is not None:
+            x_adv, found = within_l2(model, x_adv, x, y, float(budget), job.outputs[0][1])
+            distances.append(found.cpu())
         with torch.no_grad():
             logits = model.readout_logits(x_adv, tuple(flags))
             for readout, collected in flags.items():
@@ -401,6 +423,7 @@ def _run_job(
         "dataset": ckpt.config["data"]["dataset"],
         "model": ckpt.model_name,
         "model_kwargs": ckpt.model_kwargs,
+        **({"family": model.family} if hasattr(model, "family") else {}),
         "cycles": getattr(model, "cycles", 0),
         "train_seed": ckpt.config["seed"],
         "train_mode": ckpt.config["train"]["mode"],
@@ -418,6 +441,8 @@ def _run_job(
         "device": str(device),
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    if budget is not None:
+        base["extras"].update(_l2_summary(attack, torch.cat(distances), float(budget), ckpt, job.target))
     out = []
     for target, readout, ident in job.outputs:
         correct = torch.cat(flags[readout]).numpy()

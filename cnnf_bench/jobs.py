@@ -16,12 +16,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cnnf_bench.checks.base import CheckSettings
-from cnnf_bench.config import RunConfig, run_name, to_dict
+from cnnf_bench.config import RunConfig, baseline_config, run_name, to_dict
 from cnnf_bench.suite import Suite, param_grid
 
 
@@ -80,22 +80,13 @@ class JobGraph:
 
 
 def _baseline_config(cfg: RunConfig) -> RunConfig | None:
-    """The CNN baseline's training config for a CNN-F config (same seed and settings), None for a CNN."""
+    """The CNN baseline's training config for a CNN-F or FPD config (same seed and settings), None for a CNN."""
     from cnnf_bench.zoo import MODELS
 
     spec = MODELS.get(cfg.model.name)
     if spec.baseline is None:
         return None
-    base = MODELS.get(spec.baseline).kwargs
-    model = replace(
-        cfg.model,
-        name=spec.baseline,
-        cycles=base["cycles"],
-        ind=base["ind"],
-        eta=base["eta"],
-        readout=base["readout"],
-    )
-    return replace(cfg, model=model)
+    return baseline_config(cfg, spec.baseline)
 
 
 def _requests(suite: Suite, cfg: RunConfig) -> list[tuple[dict[str, Any], str]]:
@@ -115,7 +106,8 @@ def _requests(suite: Suite, cfg: RunConfig) -> list[tuple[dict[str, Any], str]]:
                     params = dict(grid_params)
                     if eps is not None:
                         params["eps"] = eps
-                    readouts = entry.readouts or suite.readouts
+                    # readouts the model lacks (CNN-F's avg on an FPD model) are not asked of it
+                    readouts = tuple(r for r in (entry.readouts or suite.readouts or ()) if r in spec.readouts())
                     request: dict[str, Any] = {
                         "attack": entry.attack,
                         "params": params,

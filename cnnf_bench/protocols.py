@@ -115,6 +115,48 @@ class StrongProtocol(Protocol):
         return [base, AttackDefaults({**base.params, "loss": "margin"}, base.n)]
 
 
+#: FPD's released L-inf eps and L2 budget per dataset (MNIST's 0.3 and 1.5; SVHN / CALTECH's 8/255; the
+#: released code states no CIFAR-size L2 budget, 0.5 is the common one)
+FPD_EPS: dict[str, float] = {"fmnist": 0.3, "cifar10": 8 / 255}
+FPD_L2: dict[str, float] = {"fmnist": 1.5, "cifar10": 0.5}
+#: attacks without an L-inf budget, scored at an L2 budget (every protocol gives them FPD's, and no eps)
+MINIMUM_NORM_ATTACKS = frozenset({"cw-l2", "deepfool", "hsj"})
+
+
+class FPDProtocol(Protocol):
+    """FPD's released evaluation (Li et al. 2020, ``whitebox_and_black.py``; fpd-reference.md 1.5) in [0, 1]
+    units, through ART where ART has the attack: FGSM and PGD at the released eps (PGD with ART's
+    defaults on MNIST, step 0.1, 100 iterations, no random start; SVHN's 2/255 x 40 on CIFAR-10), BIM with
+    ART's defaults (eps 0.3, step 0.1, 100 iterations, on every dataset: the harness passed no eps),
+    C&W-L2, DeepFool and HopSkipJump (max_eval 100) as minimum-norm attacks scored at the L2 budget,
+    and transfer of the PGD examples from the plain CNN (the released black-box mode)."""
+
+    def defaults(self, attack: str, dataset: str) -> AttackDefaults:
+        eps, l2 = FPD_EPS[dataset], FPD_L2[dataset]
+        if dataset == "fmnist":
+            pgd: dict[str, Any] = {"eps": eps, "step_size": 0.1, "steps": 100, "random_start": False}
+        else:
+            pgd = {"eps": eps, "step_size": 2 / 255, "steps": 40, "random_start": False}
+        table: dict[str, dict[str, Any]] = {
+            "art-pgd": pgd,
+            "pgd": {**pgd, "restarts": 1},
+            "transfer": {**pgd, "restarts": 1},
+            "bim": {"eps": 0.3, "step_size": 0.1, "steps": 100},
+            "cw-l2": {"l2_budget": l2},
+            "deepfool": {"l2_budget": l2},
+            "hsj": {"l2_budget": l2, "max_eval": 100, "steps": 50, "init_eval": 100},
+        }
+        return AttackDefaults(table.get(attack, {"eps": eps}))
+
+    def limits(self, attack: str, params: dict[str, Any]) -> list[str]:
+        notes = super().limits(attack, params)
+        if attack == "bim" and params.get("eps") == 0.3:
+            notes.append("bim at eps 0.3 on every dataset, as released (its harness passed no eps: ART's default)")
+        if attack == "hsj" and params.get("max_eval", 0) < 1000:
+            notes.append(f"hsj with max_eval {params['max_eval']} (ART's default 10000) is a weak black-box bound")
+        return notes
+
+
 PROTOCOLS: Registry[Protocol] = Registry("protocol")
 PROTOCOLS.add("paper", PaperProtocol("paper", "the released CNN-F evaluation (PGD-7, SPSA-7, transfer PGD-7)"))
 PROTOCOLS.add(
@@ -123,6 +165,14 @@ PROTOCOLS.add(
         "strong",
         "PGD-40 x5 restarts keeping the best iterate (cross-entropy and margin loss), SPSA-20 that reaches eps, "
         "Square, APGD, standard AutoAttack",
+    ),
+)
+PROTOCOLS.add(
+    "fpd",
+    FPDProtocol(
+        "fpd",
+        "FPD's released evaluation via ART: FGSM, PGD, BIM at its eps (Fashion-MNIST 0.3), C&W-L2 / DeepFool / "
+        "HopSkipJump scored at an L2 budget (1.5) with the median L2, transfer from the plain CNN",
     ),
 )
 PROTOCOLS.add("custom", Protocol("custom", "the attack registry's defaults with the dataset's eps"))
@@ -138,7 +188,11 @@ def attack_variants(
     explicit = {k: v for k, v in (overrides or {}).items() if v is not None}
     out: list[tuple[dict[str, Any], int | None]] = []
     for base in PROTOCOLS.get(protocol).variants(attack, dataset):
-        params = {**base.params, **explicit}
+        params = dict(base.params)
+        if attack in MINIMUM_NORM_ATTACKS:
+            params.pop("eps", None)
+            params.setdefault("l2_budget", FPD_L2[dataset])
+        params = {**params, **explicit}
         if all(params != other for other, _ in out):
             out.append((params, base.n))
     return out

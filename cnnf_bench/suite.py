@@ -243,7 +243,7 @@ def load_suite(path: Path) -> Suite:
     config_data = data.get("config") or {}
     if not isinstance(config_data, dict):
         raise ConfigError(f"{where}.config must be a mapping")
-    _check_keys(config_data, ("data", "train"), f"{where}.config")
+    _check_keys(config_data, ("data", "train", "fpd"), f"{where}.config")
     config = run_config_from_mapping(config_data, f"{where}.config")
     models = data.get("models")
     if not isinstance(models, list) or not models:

@@ -21,7 +21,7 @@ from torch import Tensor
 
 from cnnf_bench import __version__
 from cnnf_bench.attacks.pgd import pgd_linf
-from cnnf_bench.checkpoint import CHECKPOINT_NAME, atomic_write_bytes, load_checkpoint, save_checkpoint
+from cnnf_bench.checkpoint import CHECKPOINT_NAME, Checkpoint, atomic_write_bytes, load_checkpoint, save_checkpoint
 from cnnf_bench.config import RunConfig, TrainConfig, describe_differences, from_dict, to_dict
 from cnnf_bench.data import ImageSet, load_split, seeded_subset
 from cnnf_bench.errors import CheckpointError, ConfigError
@@ -36,7 +36,7 @@ from cnnf_bench.runtime import (
     seed_everything,
     set_rng_state,
 )
-from cnnf_bench.zoo import FeedbackNet, build_model, resolve_kwargs
+from cnnf_bench.zoo import MODEL_KNOBS, Classifier, FeedbackNet, build_model, resolve_kwargs
 
 EVAL_BATCH = 500
 
@@ -196,18 +196,18 @@ def train_one_epoch(
 
 
 @torch.no_grad()
-def predict(model: FeedbackNet, data: ImageSet, device: torch.device, readout: str | None = None) -> Tensor:
+def predict(model: Classifier, data: ImageSet, device: torch.device, readout: str | None = None) -> Tensor:
     """Predicted labels of every image under the deployed (or the given) readout."""
     model.eval()
     how = readout or model.readout
     out = []
     for start in range(0, len(data), EVAL_BATCH):
         x, _ = data.batch(torch.arange(start, min(start + EVAL_BATCH, len(data))), device)
-        out.append(model.run(x).readout(how).argmax(1).cpu())
+        out.append(model.logits(x, how).argmax(1).cpu())
     return torch.cat(out) if out else torch.empty(0, dtype=torch.int64)
 
 
-def evaluate_clean(model: FeedbackNet, data: ImageSet, device: torch.device, readout: str | None = None) -> float:
+def evaluate_clean(model: Classifier, data: ImageSet, device: torch.device, readout: str | None = None) -> float:
     """Clean accuracy of the deployed inference."""
     return float((predict(model, data, device, readout) == data.labels).float().mean())
 
@@ -232,6 +232,55 @@ class TrainResult:
     already_complete: bool = False
 
 
+def open_run(cfg: RunConfig, path: Path, resume: bool) -> Checkpoint | TrainResult | None:
+    """The checkpoint to resume from (None: start afresh), or the finished result of a complete run.
+
+    A checkpoint that exists without ``resume``, or whose config differs from ``cfg``, is an error.
+    """
+    if not path.exists():
+        return None
+    if not resume:
+        raise CheckpointError(f"{path} already exists; pass --resume to continue it, or use another --output-dir")
+    ckpt = load_checkpoint(path)
+    # through from_dict, so options added after the checkpoint was written compare as their defaults
+    diffs = describe_differences(to_dict(from_dict(ckpt.config)), to_dict(cfg))
+    if diffs:
+        raise ConfigError(f"--resume: the config differs from {path}'s ({'; '.join(diffs)})")
+    if ckpt.complete:
+        return TrainResult(path, 0, ckpt.metrics, already_complete=True)
+    if ckpt.train_state is None:
+        raise CheckpointError(f"{path} holds no training state to resume from")
+    return ckpt
+
+
+def save_epoch(
+    path: Path,
+    cfg: RunConfig,
+    model: Classifier,
+    kwargs: dict[str, Any],
+    metrics: list[dict[str, Any]],
+    train_state: dict[str, Any],
+    device: torch.device,
+) -> None:
+    """Write the self-describing checkpoint after an epoch, and ``metrics.jsonl`` beside it."""
+    assert cfg.train.epochs is not None
+    epoch = len(metrics)
+    save_checkpoint(
+        path,
+        {
+            "model": {"name": cfg.model.name, "kwargs": kwargs},
+            "state_dict": model.state_dict(),
+            "config": to_dict(cfg),
+            "metrics": metrics,
+            "epoch": epoch,
+            "complete": epoch == cfg.train.epochs,
+            "train_state": {**train_state, "rng": rng_state()},
+            "versions": {"cnnf_bench": __version__, "torch": str(torch.__version__), "device": str(device)},
+        },
+    )
+    _write_text(path.parent / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in metrics))
+
+
 def fit(
     cfg: RunConfig,
     run_dir: Path,
@@ -240,30 +289,28 @@ def fit(
     resume: bool = False,
     callback: Callback | None = None,
 ) -> TrainResult:
-    """Train (or resume) the run described by the resolved ``cfg`` into ``run_dir``."""
+    """Train (or resume) the run described by the resolved ``cfg`` into ``run_dir``.
+
+    FPD models train with their own two-phase step (:mod:`cnnf_bench.train_fpd`); the rest here.
+    """
+    if cfg.fpd is not None:
+        from cnnf_bench.train_fpd import fit_fpd
+
+        return fit_fpd(cfg, run_dir, device, data_dir, resume, callback)
     configure_torch()
     path = run_dir / CHECKPOINT_NAME
-    config_dict = to_dict(cfg)
     assert cfg.train.epochs is not None
     epochs = cfg.train.epochs
-    ckpt = None
-    if path.exists():
-        if not resume:
-            raise CheckpointError(f"{path} already exists; pass --resume to continue it, or use another --output-dir")
-        ckpt = load_checkpoint(path)
-        # through from_dict, so options added after the checkpoint was written compare as their defaults
-        diffs = describe_differences(to_dict(from_dict(ckpt.config)), config_dict)
-        if diffs:
-            raise ConfigError(f"--resume: the config differs from {path}'s ({'; '.join(diffs)})")
-        if ckpt.complete:
-            return TrainResult(path, 0, ckpt.metrics, already_complete=True)
-        if ckpt.train_state is None:
-            raise CheckpointError(f"{path} holds no training state to resume from")
+    opened = open_run(cfg, path, resume)
+    if isinstance(opened, TrainResult):
+        return opened
+    ckpt = opened
 
     train_set, test_set = load_data(cfg, data_dir)
     seed_everything(cfg.seed)
-    kwargs = resolve_kwargs(cfg.model.name, {k: getattr(cfg.model, k) for k in ("cycles", "ind", "eta", "readout")})
+    kwargs = resolve_kwargs(cfg.model.name, {k: getattr(cfg.model, k) for k in MODEL_KNOBS})
     model = build_model(cfg.model.name, kwargs).to(device)
+    assert isinstance(model, FeedbackNet)
     opt = build_optimizer(model, cfg.train)
     n_batches = batches_per_epoch(len(train_set), cfg.train)
     sched = build_scheduler(opt, cfg.train, epochs * n_batches)
@@ -283,7 +330,7 @@ def fit(
             TrainEvent(kind, start_epoch, epochs, 0, n_batches, {"path": str(path), "train_images": len(train_set)})
         )
     run_dir.mkdir(parents=True, exist_ok=True)
-    _write_text(run_dir / "config.yaml", _yaml(config_dict))
+    _write_text(run_dir / "config.yaml", _yaml(to_dict(cfg)))
     for epoch in range(start_epoch, epochs):
         stats = train_one_epoch(model, opt, sched, train_set, cfg, epoch, device, callback)
         stats["test_acc"] = evaluate_clean(model, test_set, device)
@@ -291,21 +338,9 @@ def fit(
         stats.update(_restoration_metrics(model, test_set, cfg.train.monitor_images, device))
         stats["epoch"] = epoch + 1
         metrics.append(stats)
-        complete = epoch + 1 == epochs
-        save_checkpoint(
-            path,
-            {
-                "model": {"name": cfg.model.name, "kwargs": kwargs},
-                "state_dict": model.state_dict(),
-                "config": config_dict,
-                "metrics": metrics,
-                "epoch": epoch + 1,
-                "complete": complete,
-                "train_state": {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": rng_state()},
-                "versions": {"cnnf_bench": __version__, "torch": str(torch.__version__), "device": str(device)},
-            },
+        save_epoch(
+            path, cfg, model, kwargs, metrics, {"optimizer": opt.state_dict(), "scheduler": sched.state_dict()}, device
         )
-        _write_text(run_dir / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in metrics))
         if callback is not None:
             callback(TrainEvent("epoch", epoch + 1, epochs, n_batches, n_batches, stats))
     return TrainResult(path, epochs - start_epoch, metrics)

@@ -46,6 +46,8 @@ class ViewModule(nn.Module):
         object.__setattr__(self, "view", view)  # plain attribute, not a registered submodule
 
     def forward(self, x: Tensor) -> Tensor:
+        if x.dtype == torch.float64:  # HopSkipJump works in float64; the models are float32
+            x = x.to(torch.float32)
         out: Any = self.view(x)
         if not isinstance(out, Tensor):
             raise AttackError(

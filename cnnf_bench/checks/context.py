@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from cnnf_bench.attacks import ATTACKS
-from cnnf_bench.checks.base import VALIDITY_TOL, CheckSettings
+from cnnf_bench.checks.base import DEFAULT_VIEWS, VALIDITY_TOL, CheckSettings
 from cnnf_bench.errors import UsageError
 from cnnf_bench.runtime import derive_seed, generator
 
@@ -140,9 +140,17 @@ class CheckContext:
         return self.model.view(name, self.readout)  # type: ignore[no-any-return]
 
     def views(self) -> list[str]:
-        """The distinct views to check: the requested ones the model has, or one for a single-function model."""
-        offered = set(self.model.views())
-        views = [v for v in dict.fromkeys(self.settings.views) if v in offered] or [self.model.deployed_view()]
+        """The distinct views to check: the requested ones the model has, or one for a single-function model.
+
+        The default setting (the CNN-F views) also takes every further logits view the model's family
+        offers, e.g. FPD's ``pre-tanh``, so a family's own adaptive view is checked without naming it (and
+        the stored identity of the default settings stays what it was); feature views (CNN-F's ``recon``)
+        take only feature attacks and stay out."""
+        offered = list(self.model.views())
+        requested = list(dict.fromkeys(self.settings.views))
+        if tuple(self.settings.views) == DEFAULT_VIEWS:
+            requested += [v for v in offered if v not in requested and self.model.view_kind(v) == "logits"]
+        views = [v for v in requested if v in offered] or [self.model.deployed_view()]
         return views[:1] if self.single_function else views
 
     @property

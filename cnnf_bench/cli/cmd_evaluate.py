@@ -133,9 +133,9 @@ def evaluate(
     protocol: Annotated[
         str,
         typer.Option(
-            metavar="[paper|strong|custom|...]",
-            help="Defaults family: paper (the original's), strong (evaluation-rigor) or custom "
-            "(`cnnf-bench attacks` lists every protocol).",
+            metavar="[paper|strong|fpd|custom|...]",
+            help="Defaults family: paper (the original's), strong (evaluation-rigor), fpd (FPD's released) or "
+            "custom (`cnnf-bench attacks` lists every protocol).",
         ),
     ] = "paper",
     cycles: Annotated[int | None, typer.Option(help="Test-time feedback cycles (default: the model's).")] = None,

@@ -31,7 +31,7 @@ def models() -> None:
         table.add_row(
             escape(m["model"]),
             escape(m["dataset"]),
-            str(m["cycles"]),
+            "-" if m["cycles"] is None else str(m["cycles"]),
             "-" if m["k"] is None else str(m["k"]),
             "-" if m["eta"] is None else f"{m['eta']:g}",
             escape(m["readout"]),

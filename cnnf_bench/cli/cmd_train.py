@@ -48,11 +48,17 @@ def train(
     eta: Annotated[float | None, typer.Option(help="Override the model's online-update rate eta.")] = None,
     eps: Annotated[float | None, typer.Option(help="Training eps in [0,1] units (Fashion-MNIST 0.1).")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Clean images per batch (default 256).")] = None,
-    lr: Annotated[float | None, typer.Option(help="Initial learning rate (default 0.05).")] = None,
+    lr: Annotated[
+        float | None, typer.Option(help="Initial learning rate (default 0.05; FPD models: fpd.lr, 1e-3).")
+    ] = None,
     old_seed: Annotated[int | None, typer.Option("--seed", hidden=True)] = None,
     old_output_dir: OldOutputDirOpt = None,
 ) -> None:
-    """Train (or --resume) a CNN or CNN-F; prints progress, then the checkpoint's path."""
+    """Train (or --resume) a CNN, CNN-F or FPD model; prints progress, then the checkpoint's path.
+
+    FPD's own settings (gate T, noise eps0, loss weights, optimiser, adversarial delay) are the YAML
+    section ``fpd:`` (docs/faithfulness.md); ``--mode standard`` is the released two-phase training and
+    ``--mode adversarial`` adds the CNN-F PGD-7 examples."""
     from cnnf_bench.checkpoint import ensure_folder
     from cnnf_bench.config import RunConfig, apply_overrides, load_yaml, resolve, run_config_from_mapping, run_name
     from cnnf_bench.runtime import resolve_device
@@ -65,6 +71,9 @@ def train(
     if model is None and config is None:
         raise UsageError("give --model NAME (see `cnnf-bench models`) or --config FILE")
     base = run_config_from_mapping(load_yaml(config), str(config)) if config is not None else RunConfig()
+    from cnnf_bench.zoo import MODELS
+
+    fpd = MODELS.get(model or base.model.name).family == "fpd"
     overrides: dict[str, Any] = {
         "model.name": model,
         "seed": seed,
@@ -77,7 +86,7 @@ def train(
         "model.eta": eta,
         "train.eps": eps,
         "train.batch_size": batch_size,
-        "train.lr": lr,
+        "fpd.lr" if fpd else "train.lr": lr,
     }
     cfg = resolve(apply_overrides(base, overrides))
     dev = resolve_device(device.value)

@@ -155,7 +155,8 @@ def record_lines(records: list[dict[str, Any]]) -> list[str]:
     lines = []
     for r in records:
         target = "" if r["target"] == "-" else f" ({r['target']})"
-        cycles = "" if r["cycles"] == r["model_kwargs"]["cycles"] else f", T={r['cycles']}"
+        trained = r["model_kwargs"].get("cycles", r["cycles"])  # FPD models have no cycles
+        cycles = "" if r["cycles"] == trained else f", T={r['cycles']}"
         loss = (r.get("params") or {}).get("loss")
         name = f"{r['attack']}-{loss}" if isinstance(loss, str) and loss != "ce" else r["attack"]
         lines.append(

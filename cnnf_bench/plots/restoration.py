@@ -6,6 +6,10 @@ iteration (``g_t(0)``, mapped from the model's [-1, 1] scale to [0, 1]), with th
 that iteration. The CSV holds, over a larger set of test images, the mean squared distance of the
 corrupted and of each generated image to the clean one, and the accuracy at each iteration.
 
+For an FPD model (Li et al. 2020) the columns are the clean image, the corrupted copy (with the class the
+front pass alone predicts), the restoration ``x_hat`` of the first call (with the deployed prediction)
+and the restoration of ``x_hat`` by a second call (what FPD's second training phase sees).
+
 This is the one figure family that needs torch (it runs the model); torch is imported inside the
 functions so that importing :mod:`cnnf_bench.plots` stays light.
 """
@@ -86,9 +90,10 @@ def restoration(
     ckpt = load_checkpoint(checkpoint)
     model = ckpt.build_model(device)
     model.eval()
-    if model.cycles == 0:
+    fpd = getattr(model, "family", None) == "fpd"
+    if not fpd and model.cycles == 0:
         raise UsageError(f"{ckpt.path} is a CNN ({ckpt.model_name}, 0 feedback cycles): it has no feedback to restore")
-    if model.ind != 0:
+    if not fpd and model.ind != 0:
         raise UsageError(
             f"restoration needs a CNN-F whose feedback reconstructs pixels (encoder depth k=0); {ckpt.model_name} "
             f"({ckpt.path}) has k={model.ind}, so its feedback generates layer-{model.ind} features, not images"
@@ -98,7 +103,7 @@ def restoration(
     test = load_split(dataset, False, data_dir)
     index = eval_indices(len(test), n_eval, 0)
     x, y = test.subset(index).batch(torch.arange(len(index)), device)
-    cycles = model.cycles
+    cycles = 2 if fpd else model.cycles
     fig, axes = new_figure(len(kinds) * images * (cycles + 2), cols=cycles + 2, size=(1.25, 1.45))
     rows: list[list[Any]] = []
     with torch.no_grad():
@@ -106,10 +111,19 @@ def restoration(
         rows.append(["none", 0, "clean", 0, 0.0, float((clean_pred == y).float().mean()), len(y)])
         for k, kind in enumerate(kinds):
             xc = corrupt(x, kind, severity, generator(seed, device))
-            traj = model.run(xc)
-            generated = [((r + 1.0) / 2.0).clamp(0.0, 1.0) for r in traj.recons]
-            columns = [("corrupted", 0, xc, traj.logits[0])]
-            columns += [(f"iteration {t + 1}", t + 1, g, traj.logits[t + 1]) for t, g in enumerate(generated)]
+            if fpd:
+                first = model.run(xc)
+                second = model.run(first.restored)
+                columns = [
+                    ("corrupted", 0, xc, model.first(xc)),
+                    ("x-hat, pass 1", 1, first.restored.clamp(0.0, 1.0), first.logits),
+                    ("x-hat, pass 2", 2, second.restored.clamp(0.0, 1.0), second.logits),
+                ]
+            else:
+                traj = model.run(xc)
+                generated = [((r + 1.0) / 2.0).clamp(0.0, 1.0) for r in traj.recons]
+                columns = [("corrupted", 0, xc, traj.logits[0])]
+                columns += [(f"iteration {t + 1}", t + 1, g, traj.logits[t + 1]) for t, g in enumerate(generated)]
             for name, t, img, logits in columns:
                 mse = float(((img - x) ** 2).mean())
                 acc = float((logits.argmax(1) == y).float().mean())
@@ -147,13 +161,24 @@ def restoration(
         fontsize="small",
     )
     mode = ckpt.config["train"]["mode"]
-    title = (
-        f"{dataset}: restoration by the feedback of {ckpt.model_name} (T={cycles}, k=0, eta {model.eta:g}, "
-        f"{mode} training, seed {ckpt.config['seed']})\ncorruption severity {severity} of 5 (not L-inf bounded; pixels "
-        f"in [0, 1]); columns: clean, corrupted, image generated after each iteration (g_t, shown as (g_t + 1) / 2 "
-        f"clipped to [0, 1]) with the class predicted there; {images} of n={len(y)} test images (mean squared "
-        "distances to the clean images and accuracies over all n in the CSV)"
+    seed_text = f"{mode} training, seed {ckpt.config['seed']}"
+    corruption = f"corruption severity {severity} of 5 (not L-inf bounded; pixels in [0, 1])"
+    tail = (
+        f"{images} of n={len(y)} test images (mean squared distances to the clean images and accuracies over all n "
+        "in the CSV)"
     )
+    if fpd:
+        title = (
+            f"{dataset}: restoration by {ckpt.model_name} (FPD, {seed_text})\n{corruption}; columns: clean, corrupted "
+            "(class of the front pass alone), restored x-hat of the first call (deployed class), x-hat of a second "
+            f"call on it (clipped to [0, 1] for display); {tail}"
+        )
+    else:
+        title = (
+            f"{dataset}: restoration by the feedback of {ckpt.model_name} (T={cycles}, k=0, eta {model.eta:g}, "
+            f"{seed_text})\n{corruption}; columns: clean, corrupted, image generated after each iteration (g_t, "
+            f"shown as (g_t + 1) / 2 clipped to [0, 1]) with the class predicted there; {tail}"
+        )
     stem = unique_stem(out_dir, f"restoration-{slug(ckpt.path.parent.name)}", taken)
     result = PlotResult()
     result.written.append(save(fig, out_dir / f"{stem}.png", title))

@@ -1,7 +1,8 @@
 """Rows and columns of a report table: which records share a row or a column, and their labels.
 
-Rows: ``CNN`` (``model_kwargs["cycles"] == 0``), ``CNN-F (last)``, ``CNN-F (avg)`` (by readout), plus
-disambiguated variants (other models, training modes, trained cycles, test-time ``T=k``, model settings).
+Rows: ``CNN`` (``model_kwargs["cycles"] == 0``), ``CNN-F (last)``, ``CNN-F (avg)`` (by readout), ``FPD``
+(records whose ``family`` is ``fpd``: one readout, so none is named), plus disambiguated variants (other
+models, training modes, trained cycles, test-time ``T=k``, model settings).
 
 Columns: one per attack, view and setting. Records share a column only when they are comparable: the
 same attack parameters (and transfer source) *and the same evaluation images* (subset seed and n), so
@@ -33,6 +34,10 @@ DISPLAY_NAMES: dict[str, str] = {
     "apgd-dlr": "APGD-DLR",
     "noise": "Noise",
     "autoattack": "AutoAttack",
+    "bim": "BIM",
+    "cw-l2": "C&W-L2",
+    "deepfool": "DeepFool",
+    "hsj": "HopSkipJump",
 }
 #: attacks that are not attacks for Min / Worst case
 NON_ATTACKS = frozenset({"none", "noise"})
@@ -47,8 +52,11 @@ PAPER_COLUMNS: tuple[tuple[str, str | None], ...] = (
     ("spsa", "e2e"),
     ("transfer", None),
 )
-ATTACK_ORDER = ("fgsm", "pgd", "spsa", "square", "apgd-ce", "apgd-dlr", "autoattack")
-TARGET_ORDER = ("-", "first", "e2e", "e2e-avg", "bpda")
+ATTACK_ORDER = (
+    "fgsm", "art-fgsm", "pgd", "art-pgd", "bim", "spsa", "square", "apgd-ce", "apgd-dlr", "autoattack", "cw-l2",
+    "deepfool", "hsj",
+)  # fmt: skip
+TARGET_ORDER = ("-", "first", "e2e", "e2e-avg", "pre-tanh", "bpda")
 READOUT_ORDER = ("last", "avg")
 #: how image qualifiers are named in split column labels
 IMAGE_N, IMAGE_SEED = "n", "subset seed"
@@ -84,6 +92,8 @@ class RowKey:
     readout: str | None  # None for CNN rows: the readout is irrelevant without feedback
     #: the other model settings (eta, ind, ...) as canonical JSON; "" for CNN rows (no feedback to set)
     settings: str = ""
+    #: the model family a record names (``fpd``); "" for CNN and CNN-F records
+    family: str = ""
 
 
 #: model settings that a row key holds in its own fields
@@ -101,7 +111,8 @@ def _trained_cycles(record: Record) -> int:
 def row_key(record: Record) -> RowKey:
     """The row a record belongs to."""
     trained = _trained_cycles(record)
-    cnn = trained == 0
+    family = str(record.get("family") or "")
+    cnn = trained == 0 and not family
     kwargs: Mapping[str, Any] = record.get("model_kwargs") or {}
     settings = "" if cnn else canonical({k: v for k, v in kwargs.items() if k not in _ROW_FIELDS})
     return RowKey(
@@ -112,6 +123,7 @@ def row_key(record: Record) -> RowKey:
         test_cycles=int(record.get("cycles", trained)),
         readout=None if cnn else str(record.get("readout")),
         settings=settings,
+        family=family,
     )
 
 
@@ -130,9 +142,9 @@ def _order_index(value: str, order: Sequence[str]) -> tuple[int, str]:
 def row_labels(keys: Iterable[RowKey]) -> dict[RowKey, str]:
     """Paper row names, disambiguated only where a row kind holds several models / modes / trainings."""
     keys = list(keys)
-    by_kind: dict[tuple[bool, str | None], list[RowKey]] = defaultdict(list)
+    by_kind: dict[tuple[bool, str | None, str], list[RowKey]] = defaultdict(list)
     for key in keys:
-        by_kind[(key.cnn, key.readout)].append(key)
+        by_kind[(key.cnn, key.readout, key.family)].append(key)
     labels: dict[RowKey, str] = {}
     for kind_keys in by_kind.values():
         many_models = len({k.model for k in kind_keys}) > 1
@@ -142,10 +154,10 @@ def row_labels(keys: Iterable[RowKey]) -> dict[RowKey, str]:
         names = sorted({name for values in settings.values() for name in values})
         differing = [n for n in names if len({canonical(v.get(n)) for v in settings.values()}) > 1]
         for key in kind_keys:
-            inner = [] if key.cnn else [str(key.readout)]
+            inner = [] if key.cnn or key.family else [str(key.readout)]
             if key.test_cycles != key.trained_cycles:
                 inner.append(f"T={key.test_cycles}")
-            label = "CNN" if key.cnn else "CNN-F"
+            label = "CNN" if key.cnn else (key.family.upper() if key.family else "CNN-F")
             if inner:
                 label += f" ({', '.join(inner)})"
             extra = []
@@ -163,8 +175,8 @@ def row_labels(keys: Iterable[RowKey]) -> dict[RowKey, str]:
 
 
 def row_order(key: RowKey) -> tuple[Any, ...]:
-    """CNN first, then CNN-F by readout (last, avg), then the disambiguating fields."""
-    readout = (0, "") if key.cnn else (1, *_order_index(str(key.readout), READOUT_ORDER))
+    """CNN first, then CNN-F by readout (last, avg), then FPD, then the disambiguating fields."""
+    readout = (0, "") if key.cnn else (2 if key.family else 1, *_order_index(str(key.readout), READOUT_ORDER))
     return (readout, key.model, key.train_mode, key.trained_cycles, key.test_cycles, key.settings)
 
 

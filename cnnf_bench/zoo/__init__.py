@@ -1,4 +1,5 @@
-"""Model registry: every CNN-F architecture and its CNN baseline (the same class with cycles 0)."""
+"""Model registry: every CNN-F architecture, its CNN baseline (the same class with cycles 0) and the FPD
+models built on the same backbones (family ``fpd``, :mod:`cnnf_bench.zoo.fpd`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from cnnf_bench.registry import Registry
 from cnnf_bench.zoo.base import READOUTS, FeedbackNet, Trajectory
 from cnnf_bench.zoo.classifier import Classifier
 from cnnf_bench.zoo.fmnist import FashionCNNF, FashionSmallCNNF
+from cnnf_bench.zoo.fpd import FPDNet
 from cnnf_bench.zoo.wrn import WideResNetCNNF
 
 __all__ = [
@@ -17,6 +19,7 @@ __all__ = [
     "MODELS",
     "READOUTS",
     "Classifier",
+    "FPDNet",
     "FeedbackNet",
     "ModelSpec",
     "Trajectory",
@@ -24,13 +27,19 @@ __all__ = [
     "resolve_kwargs",
 ]
 
-ARCHS: Registry[type[FeedbackNet]] = Registry("architecture")
+ARCHS: Registry[type[Classifier]] = Registry("architecture")
 ARCHS.add("fmnist-4c3f", FashionCNNF)
 ARCHS.add("fmnist-2c1f", FashionSmallCNNF)
 ARCHS.add("wrn", WideResNetCNNF)
+ARCHS.add("fpd", FPDNet)
 
-#: keyword arguments a user may override per model (with ``--cycles`` etc. or the YAML ``model`` section)
-MODEL_KNOBS = ("cycles", "ind", "eta", "readout")
+#: keyword arguments a user may override per model family (``--cycles`` etc. or the YAML ``model`` section)
+FAMILY_KNOBS: dict[str, tuple[str, ...]] = {
+    "feedback": ("cycles", "ind", "eta", "readout"),
+    "fpd": ("denoise", "tanh", "elu"),
+}
+#: every knob of every family (the fields of the ``model`` config section besides ``name``)
+MODEL_KNOBS: tuple[str, ...] = tuple(dict.fromkeys(k for knobs in FAMILY_KNOBS.values() for k in knobs))
 
 
 @dataclass(frozen=True)
@@ -43,10 +52,20 @@ class ModelSpec:
     kwargs: dict[str, Any] = field(default_factory=dict)
     baseline: str | None = None
     description: str = ""
+    #: ``feedback`` (CNN and CNN-F) or ``fpd``: which knobs, readouts and training the model has
+    family: str = "feedback"
 
-    def cls(self) -> type[FeedbackNet]:
+    def cls(self) -> type[Classifier]:
         """The architecture class."""
         return ARCHS.get(self.arch)
+
+    def knobs(self) -> tuple[str, ...]:
+        """The constructor arguments a user may override for this model."""
+        return FAMILY_KNOBS[self.family]
+
+    def readouts(self) -> tuple[str, ...]:
+        """The readouts the model can be scored with."""
+        return READOUTS if self.family == "feedback" else ("last",)
 
 
 MODELS: Registry[ModelSpec] = Registry("model")
@@ -115,20 +134,45 @@ _add(
 )
 
 
+for _name, _backbone, _dataset, _twin, _what in (
+    ("fpd-fmnist", "fmnist-4c3f", "fmnist", "cnn-fmnist", "FPD on the 4 conv + 3 FC network"),
+    ("fpd-fmnist-small", "fmnist-2c1f", "fmnist", "cnn-fmnist-small", "FPD on the 2 conv + 1 FC network"),
+    ("fpd-cifar10", "wrn", "cifar10", "cnn-cifar10", "FPD on WideResNet-40-2"),
+):
+    _wrn = {"depth": 40, "widen_factor": 2} if _backbone == "wrn" else {}
+    _add(
+        ModelSpec(
+            _name,
+            "fpd",
+            _dataset,
+            {"backbone": _backbone, "denoise": "gram", "tanh": True, "elu": False, "width": 32, **_wrn},
+            baseline=_twin,
+            description=f"{_what} (Li et al. 2020); plain twin {_twin}",
+            family="fpd",
+        )
+    )
+
+
 def resolve_kwargs(name: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The registry's constructor arguments for ``name`` with the user's overrides applied."""
+    """The registry's constructor arguments for ``name`` with the user's overrides applied.
+
+    Overrides are the ``model`` config fields; a knob of another family (``cycles`` on an FPD model,
+    ``denoise`` on a CNN-F) is an error, unless it is None (not given).
+    """
     spec = MODELS.get(name)
     kwargs = dict(spec.kwargs)
     for key, value in (overrides or {}).items():
         if value is None:
             continue
-        if key not in MODEL_KNOBS:
+        if key not in spec.knobs():
+            if key in MODEL_KNOBS:
+                raise ConfigError(f"model {name} has no option {key!r} (it has: {', '.join(spec.knobs())})")
             raise ConfigError(f"unknown model option {key!r} (known: {', '.join(MODEL_KNOBS)})")
         kwargs[key] = value
     return kwargs
 
 
-def build_model(name: str, kwargs: dict[str, Any] | None = None) -> FeedbackNet:
+def build_model(name: str, kwargs: dict[str, Any] | None = None) -> Classifier:
     """Instantiate registered model ``name`` with resolved constructor ``kwargs`` (registry's if None)."""
     spec = MODELS.get(name)
     return spec.cls()(**(kwargs if kwargs is not None else spec.kwargs))
