@@ -31,6 +31,7 @@ def run_cli(suite: Path, data: Path, *extra: str) -> Any:
 
 def stable(records: list[dict[str, Any]]) -> list[str]:
     """The records, sorted, without the fields that differ between two runs of the same computation."""
+
     def without_times(r: dict[str, Any]) -> dict[str, Any]:
         kept = {k: v for k, v in r.items() if k not in VOLATILE}
         if isinstance(kept.get("cost"), dict):  # passes per image must agree; the wall time cannot
