@@ -31,7 +31,7 @@ def test_every_command_answers_dash_h(command: str) -> None:
 def test_help_shows_the_choices_of_target_readout_and_protocol() -> None:
     result = runner.invoke(app, ["evaluate", "--help"], env={"COLUMNS": "250"})
     text = result.output
-    for fragment in ("deployed|first|e2e|e2e-avg|bpda", "last|avg", "paper|strong|custom", "--attack-seed"):
+    for fragment in ("deployed|first|e2e|e2e-avg|bpda", "last|avg", "paper|strong|fpd|custom", "--attack-seed"):
         assert fragment in text, fragment
 
 
