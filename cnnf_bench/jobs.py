@@ -94,6 +94,7 @@ def _requests(suite: Suite, cfg: RunConfig) -> list[tuple[dict[str, Any], str]]:
     from cnnf_bench.zoo import MODELS
 
     spec = MODELS.get(cfg.model.name)
+    known = {r for _, other in MODELS.items() for r in other.readouts()}
     out = []
     for i, entry in enumerate(suite.attacks):
         if not entry.applies_to(cfg):
@@ -106,8 +107,10 @@ def _requests(suite: Suite, cfg: RunConfig) -> list[tuple[dict[str, Any], str]]:
                     params = dict(grid_params)
                     if eps is not None:
                         params["eps"] = eps
-                    # readouts the model lacks (CNN-F's avg on an FPD model) are not asked of it
-                    readouts = tuple(r for r in (entry.readouts or suite.readouts or ()) if r in spec.readouts())
+                    # readouts the model lacks (CNN-F's avg on an FPD model) are not asked of it; a name no
+                    # model has stays, so that validation rejects it before any training
+                    asked = entry.readouts or suite.readouts or ()
+                    readouts = tuple(r for r in asked if r in spec.readouts() or r not in known)
                     request: dict[str, Any] = {
                         "attack": entry.attack,
                         "params": params,
