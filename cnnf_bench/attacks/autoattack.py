@@ -9,7 +9,8 @@ the attacks' modules (APGD, FAB, Square) as the authors wrote them and the drive
 logging (checked for 0.2.0; docs/faithfulness.md).
 
 The driver is run one stage at a time on the examples still robust, which is what its own loop does,
-so that the robust accuracy after each stage is known per example: it is kept as the record's per-stage
+so that the robust accuracy after each stage is known per example (and the progress bar moves once per
+stage, through :func:`cnnf_bench.progress.report_iteration`): it is kept as the record's per-stage
 log (``extras.autoattack``), together with the warnings of AutoAttack's own checks (randomised or
 dynamic defence, output range, zero gradients). The log counts what the attacked *view* predicts; the
 record itself scores the returned examples with the deployed readout, as for every attack.
@@ -28,6 +29,7 @@ from cnnf_bench.attacks.art_adapter import art_session, seed_from
 from cnnf_bench.attacks.base import ATTACKS, Attack, Forward, _positive_int
 from cnnf_bench.attacks.pgd import project_linf
 from cnnf_bench.errors import ConfigError
+from cnnf_bench.progress import report_iteration
 
 VERSIONS = ("standard", "plus", "rand")
 _LOGGER = "auto-attack"
@@ -157,7 +159,7 @@ class AutoAttackLinf(Attack):
                 with torch.no_grad():
                     robust = forward(x).argmax(1) == y
                 stages = {"clean": int(robust.sum())}
-                for stage in stages_to_run:
+                for done, stage in enumerate(stages_to_run, 1):
                     rows = robust.nonzero().flatten()
                     if rows.numel():
                         adversary.attacks_to_run = [stage]
@@ -168,6 +170,7 @@ class AutoAttackLinf(Attack):
                         x_adv[rows[fooled]] = found[fooled]
                         robust[rows[fooled]] = False
                     stages[stage] = int(robust.sum())
+                    report_iteration(done, len(stages_to_run))  # a stage can take minutes on the CPU
         finally:
             logger.removeHandler(collect)
         self._note(int(x.shape[0]), stages, collect.messages)
