@@ -149,3 +149,24 @@ def test_a_factory_that_does_not_import_fails_before_any_training(folder: Path, 
     assert result.exit_code == 2 and "Traceback" not in result.output, result.output
     assert "external[0]: spec: cannot import 'nomodule'" in result.output
     assert not (folder / "ck").exists()
+
+
+def test_pool_workers_import_the_factory_from_the_folder_run_started_in(folder: Path, fashion_dir: Path) -> None:
+    suite = write(folder, MYNET, models="[]")
+    args = ["run", str(suite), "--data-dir", str(fashion_dir), "--device", "cpu"]
+    local = runner.invoke(app, [*args, "--shards"])
+    assert local.exit_code == 0, local.output
+    done = sorted(p.read_text() for p in (folder / "results").rglob("records.jsonl"))
+    for path in (folder / "results").rglob("records.jsonl"):
+        path.unlink()
+    for path in (folder / "results").rglob("state.json"):
+        path.unlink()
+    pooled = runner.invoke(app, [*args, "--executor", "pool", "--workers", "2", "--threads", "1"])
+    assert pooled.exit_code == 0, pooled.output
+    again = sorted(p.read_text() for p in (folder / "results").rglob("records.jsonl"))
+    strip = ("timestamp", "seconds", "cost", "device")
+
+    def same(texts: list[str]) -> list[dict[str, object]]:
+        return [{k: v for k, v in json.loads(t).items() if k not in strip} for t in texts]
+
+    assert same(again) == same(done) and len(done) == 2
