@@ -161,7 +161,7 @@ def test_pool_workers_import_the_factory_from_the_folder_run_started_in(folder: 
         path.unlink()
     for path in (folder / "results").rglob("state.json"):
         path.unlink()
-    pooled = runner.invoke(app, [*args, "--executor", "pool", "--workers", "2", "--threads", "1"])
+    pooled = runner.invoke(app, [*args, "--executor", "pool", "--workers", "1", "--threads", "1"])
     assert pooled.exit_code == 0, pooled.output
     again = sorted(p.read_text() for p in (folder / "results").rglob("records.jsonl"))
     strip = ("timestamp", "seconds", "cost", "device")
