@@ -7,7 +7,8 @@ that keys the results), a dataset, training facts for the report, and a way to b
 - :func:`from_classifier`: a model object already in memory (the public API); its identity is a digest
   of its weights and views, so the same weights give the same keys and stored results are reused;
 - :func:`from_model_spec`: ``module:factory`` plus an optional weights file (``--model-spec``,
-  ``--weights``); its identity is a digest of the spec and the weights file's bytes.
+  ``--weights``); its identity is a digest of the spec and the weights file's bytes;
+- :func:`from_entry`: an entry of a suite's ``external:`` list (the same, under the suite's name).
 
 So a user's model goes through the very code that evaluates the zoo's models: no second path.
 """
@@ -29,6 +30,7 @@ from torch import nn
 from cnnf_bench.checkpoint import Checkpoint, sha256_file
 from cnnf_bench.config import RECIPES
 from cnnf_bench.errors import CheckpointError, ConfigError, UsageError
+from cnnf_bench.suite_external import ExternalEntry
 from cnnf_bench.zoo.classifier import Classifier
 from cnnf_bench.zoo.wrapped import WrappedClassifier
 
@@ -87,24 +89,25 @@ def from_classifier(model: nn.Module, dataset: str, name: str = "model") -> Exte
     )
 
 
-def load_factory(spec: str) -> Callable[[], nn.Module]:
-    """The callable named by ``module:factory`` (``module`` importable from the current folder too)."""
+def load_factory(spec: str, what: str = "--model-spec") -> Callable[[], nn.Module]:
+    """The callable named by ``module:factory`` (``module`` importable from the current folder too);
+    ``what`` names the option or key the spec came from in error messages."""
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
-        raise UsageError(f"--model-spec expects module:factory (e.g. mypkg.models:build), got {spec!r}")
+        raise UsageError(f"{what} expects module:factory (e.g. mypkg.models:build), got {spec!r}")
     if "" not in sys.path and str(Path.cwd()) not in sys.path:
         sys.path.insert(0, str(Path.cwd()))
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # a user's module may fail to import in any way
-        raise UsageError(f"--model-spec: cannot import {module_name!r}: {type(exc).__name__}: {exc}") from None
+        raise UsageError(f"{what}: cannot import {module_name!r}: {type(exc).__name__}: {exc}") from None
     target: Any = module
     for part in attr.split("."):
         target = getattr(target, part, None)
         if target is None:
-            raise UsageError(f"--model-spec: {module_name} has no attribute {attr!r}")
+            raise UsageError(f"{what}: {module_name} has no attribute {attr!r}")
     if not callable(target):
-        raise UsageError(f"--model-spec: {spec} is not callable")
+        raise UsageError(f"{what}: {spec} is not callable")
     return target  # type: ignore[no-any-return]
 
 
@@ -128,9 +131,12 @@ def _load_weights(module: nn.Module, weights: Path) -> None:
         raise CheckpointError(f"{weights} does not fit the model: {detail[:200]}") from None
 
 
-def from_model_spec(spec: str, weights: Path | None, dataset: str) -> ExternalModel:
-    """``module:factory`` (returning an ``nn.Module`` or a :class:`Classifier`) with optional weights."""
-    factory = load_factory(spec)
+def from_model_spec(
+    spec: str, weights: Path | None, dataset: str, name: str | None = None, what: str = "--model-spec"
+) -> ExternalModel:
+    """``module:factory`` (returning an ``nn.Module`` or a :class:`Classifier`) with optional weights; its
+    records name it ``name`` (default: the factory's name)."""
+    factory = load_factory(spec, what)
     if weights is not None and not Path(weights).is_file():
         raise CheckpointError(f"weights file {weights} does not exist")
     digest = hashlib.sha256(f"spec|{spec}|".encode())
@@ -143,13 +149,13 @@ def from_model_spec(spec: str, weights: Path | None, dataset: str) -> ExternalMo
     try:
         built = factory()
     except Exception as exc:  # the user's factory may fail in any way
-        raise UsageError(f"--model-spec {spec} failed: {type(exc).__name__}: {exc}") from None
+        raise UsageError(f"{what} {spec} failed: {type(exc).__name__}: {exc}") from None
     if not isinstance(built, nn.Module):
-        raise UsageError(f"--model-spec {spec} returned a {type(built).__name__}, not a torch nn.Module")
+        raise UsageError(f"{what} {spec} returned a {type(built).__name__}, not a torch nn.Module")
     if weights is not None:
         _load_weights(built, Path(weights))
     classifier = as_classifier(built)
-    name = spec.rsplit(":", 1)[-1].rsplit(".", 1)[-1]
+    name = name or spec.rsplit(":", 1)[-1].rsplit(".", 1)[-1]
     return ExternalModel(
         path=Path(weights) if weights is not None else Path(f"spec:{spec}"),
         model_name=name,
@@ -182,21 +188,16 @@ def robustbench_loader() -> Callable[..., nn.Module]:
     return load_model  # type: ignore[no-any-return]
 
 
-def from_robustbench(name: str, model_dir: Path | None, dataset: str) -> ExternalModel:
+def from_robustbench(name: str, model_dir: Path | None, dataset: str, label: str | None = None) -> ExternalModel:
     """A RobustBench zoo model (L-inf) through the ``robustbench`` package's own loader.
 
     ``model_dir`` holds the zoo's files (``<dataset>/Linf/<name>.pt``, RobustBench's layout); a file that
     is there is loaded without any download. The optional extra ``robustbench`` provides the package.
+    Its records name it ``label`` (default: ``name``).
     """
     if dataset not in _RB_DATASETS:
         raise UsageError(f"RobustBench models here are for {', '.join(_RB_DATASETS)}; pass --dataset cifar10")
-    try:
-        load_model = robustbench_loader()
-    except ImportError:
-        raise UsageError(
-            "--model-spec robustbench:... needs the optional extra: uv sync --extra robustbench "
-            "(or pip install 'cnnf-bench[robustbench]')"
-        ) from None
+    load_model = _robustbench_or_advice()
     folder = Path(model_dir) if model_dir is not None else Path("models")
     file = folder / _RB_DATASETS[dataset] / "Linf" / f"{name}.pt"
     try:
@@ -214,7 +215,7 @@ def from_robustbench(name: str, model_dir: Path | None, dataset: str) -> Externa
         digest.update(sha256_file(file).encode())
     return ExternalModel(
         path=file,
-        model_name=name,
+        model_name=label or name,
         model_kwargs={"spec": f"{ROBUSTBENCH}{name}", "cycles": 0},
         state_dict={},
         config=_config(dataset),
@@ -222,6 +223,32 @@ def from_robustbench(name: str, model_dir: Path | None, dataset: str) -> Externa
         sha256=digest.hexdigest(),
         builder=lambda: classifier,
     )
+
+
+def _robustbench_or_advice() -> Callable[..., nn.Module]:
+    try:
+        return robustbench_loader()
+    except ImportError:
+        raise UsageError(
+            "robustbench:... models need the optional extra: uv sync --extra robustbench "
+            "(or pip install 'cnnf-bench[robustbench]')"
+        ) from None
+
+
+def check_spec(spec: str) -> None:
+    """Fail early (a one-line usage error) when ``spec`` cannot be loaded: its module does not import, its
+    factory is missing, or (``robustbench:NAME``) the optional extra is not installed. Builds nothing."""
+    if spec.startswith(ROBUSTBENCH):
+        _robustbench_or_advice()
+    else:
+        load_factory(spec, "spec")
+
+
+def from_entry(entry: ExternalEntry) -> ExternalModel:
+    """A suite's ``external:`` entry as an evaluable checkpoint, named as the suite names it."""
+    if entry.robustbench is not None:
+        return from_robustbench(entry.robustbench, entry.weights, entry.dataset, label=entry.name)
+    return from_model_spec(entry.spec, entry.weights, entry.dataset, name=entry.name, what=f"{entry.where}.spec")
 
 
 def resolve_model(

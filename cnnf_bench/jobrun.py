@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from cnnf_bench.config import run_name
 from cnnf_bench.errors import CnnfBenchError, ConfigError
 from cnnf_bench.jobs import Job, JobGraph
 from cnnf_bench.ledger import Layout, mark_done, mark_failed, mark_running
@@ -65,11 +64,10 @@ def _check_request(job: Job) -> None:
     from cnnf_bench.zoo import READOUTS
 
     r = job.request
-    dataset = job.config.data.dataset
-    assert dataset is not None
-    params, _ = attack_settings(r["protocol"], r["attack"], dataset, r["params"])
+    params, _ = attack_settings(r["protocol"], r["attack"], job.dataset, r["params"])
     ATTACKS.get(r["attack"]).from_params(params)
-    for readout in r["readouts"] or ():
+    # an external model's readouts are its own names, which only the model itself can check
+    for readout in (r["readouts"] or ()) if job.external is None else ():
         if readout not in READOUTS:
             raise ConfigError(f"readout must be one of {', '.join(READOUTS)}, got {readout!r}")
     for name in ("n", "batch_size"):
@@ -79,13 +77,27 @@ def _check_request(job: Job) -> None:
         raise ConfigError(f"cycles must be >= 0, got {r['cycles']}")
 
 
+def _check_external(job: Job) -> None:
+    """An external model's module and factory can be imported (or the RobustBench extra is installed)."""
+    from cnnf_bench.external import check_spec
+
+    assert job.external is not None
+    try:
+        check_spec(job.external.spec)
+    except CnnfBenchError as exc:
+        raise type(exc)(f"{job.external.where}: {exc}") from None
+
+
 def validate_graph(graph: JobGraph) -> None:
     """Check every job's settings before any job runs, so a bad attack line fails before hours of training.
 
     Attack parameters go through the attack's own validation (unknown names, types, eps in [0, 1]) with
-    the protocol's defaults applied; a transfer needs its CNN baseline trained by the suite or on disk.
+    the protocol's defaults applied; a transfer needs its CNN baseline trained by the suite or on disk;
+    an external model's factory must import.
     """
     seen: set[str] = set()
+    for spec in {job.external.spec: job for job in graph.jobs if job.external is not None}.values():
+        _check_external(spec)
     produced = {job.checkpoint for job in graph.jobs if job.kind == "train"}
     for job in graph.jobs:
         if job.kind == "train":
@@ -93,19 +105,19 @@ def validate_graph(graph: JobGraph) -> None:
         for source in job.sources:
             if job.kind == "evaluate" and source not in produced and not source.exists():
                 raise ConfigError(
-                    f"{job.where}: transfer on {run_name(job.config)} needs the CNN baseline {source}; "
+                    f"{job.where}: transfer on {job.subject} needs the CNN baseline {source}; "
                     "add the baseline to the suite's models or train it into the same folder"
                 )
         if job.kind != "evaluate":
             continue
-        identity = json.dumps([job.config.data.dataset, job.request], sort_keys=True, default=str)
+        identity = json.dumps([job.dataset, job.external is None, job.request], sort_keys=True, default=str)
         if identity in seen:
             continue
         seen.add(identity)
         try:
             _check_request(job)
         except CnnfBenchError as exc:
-            raise type(exc)(f"{job.where} ({run_name(job.config)}): {exc}") from None
+            raise type(exc)(f"{job.where} ({job.subject}): {exc}") from None
 
 
 class JobLog:
@@ -158,6 +170,7 @@ def _run(job: Job, ctx: JobContext, calls: Callbacks, log: JobLog) -> dict[str, 
     if job.kind == "train":
         from cnnf_bench.train import fit
 
+        assert job.config is not None
         emit("train", job.label, path=str(job.checkpoint))
         on_epoch = tee(calls.train, _epoch_line)
         result = fit(job.config, job.checkpoint.parent, device, data_dir=ctx.data_dir, resume=True, callback=on_epoch)
@@ -169,6 +182,7 @@ def _run(job: Job, ctx: JobContext, calls: Callbacks, log: JobLog) -> dict[str, 
 
     from cnnf_bench.results import ResultsStore
 
+    subject = job.checkpoint if job.external is None else _external_model(job)
     if job.kind == "evaluate":
         from cnnf_bench.evaluate import EvalRequest, evaluate_checkpoint
 
@@ -176,7 +190,7 @@ def _run(job: Job, ctx: JobContext, calls: Callbacks, log: JobLog) -> dict[str, 
         emit("evaluate", job.label)
         on_eval = tee(calls.evaluate, lambda e: f"{e.label}: {e.info['seconds']:.1f} s" if e.kind == "done" else None)
         records = evaluate_checkpoint(
-            job.checkpoint, EvalRequest(**job.request), store, device, ctx.data_dir, callback=on_eval
+            subject, EvalRequest(**job.request), store, device, ctx.data_dir, callback=on_eval
         )
         for record in records:
             log.line(_record_line(record))
@@ -194,10 +208,18 @@ def _run(job: Job, ctx: JobContext, calls: Callbacks, log: JobLog) -> dict[str, 
         lambda e: f"{e.info['result'].check}: {e.info['result'].verdict.value}" if e.kind == "done" else None,
     )
     results, computed = check_checkpoint(
-        job.checkpoint, job.check, job.readout, ResultsStore(where), device, ctx.data_dir, callback=on_check
+        subject, job.check, job.readout, ResultsStore(where), device, ctx.data_dir, callback=on_check
     )
     emit("checked", job.label, results=results, computed=computed)
     return {"verdicts": len(computed)}
+
+
+def _external_model(job: Job) -> Any:
+    """The external model of a job, built as ``--model-spec`` builds it, under the suite's given name."""
+    from cnnf_bench.external import from_entry
+
+    assert job.external is not None
+    return from_entry(job.external)
 
 
 def _layout(ctx: JobContext) -> Layout:

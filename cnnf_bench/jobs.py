@@ -2,13 +2,16 @@
 
 A job is one unit an executor can hand to a process, a worker or a Slurm node: train one checkpoint,
 run one attack entry (one parameter combination, eps, test-time cycles and attack seed) on one
-checkpoint, or run the automatic checks on one checkpoint with one readout. An evaluation waits for
+checkpoint or external model, or run the automatic checks on one of them with one readout. An external
+model (the suite's ``external:`` list) has no training job: its evaluation and check jobs depend on
+nothing, and their ids hold its spec and the sha256 of its weights file. An evaluation waits for
 its checkpoint, a transfer attack (and the checks, whose C-checks include a transfer) also for the
 CNN baseline it transfers from. A job's id is a hash of its full configuration, so the same job in a
 later run, or in another process, has the same id and its finished output is recognised.
 
 The jobs come in the order the ``local`` executor has always run them: every training (CNN baselines
-first), then per checkpoint its evaluations in the suite's attack order, then its checks.
+first), then per checkpoint its evaluations in the suite's attack order, then its checks; then the same
+for each external model.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 from cnnf_bench.checks.base import CheckSettings
 from cnnf_bench.config import RunConfig, baseline_config, run_name, to_dict
 from cnnf_bench.suite import Suite, param_grid
+from cnnf_bench.suite_external import ExternalEntry
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,9 @@ class Job:
     id: str
     kind: str  # "train", "evaluate" or "check"
     label: str
-    config: RunConfig  # the resolved training config of the checkpoint the job trains or reads
+    #: the resolved training config of the checkpoint the job trains or reads; None for an external model
+    config: RunConfig | None
+    #: the checkpoint (for an external model: its weights file, whose changes make the job's output stale)
     checkpoint: Path
     #: evaluation: the fields of an :class:`cnnf_bench.evaluate.EvalRequest`
     request: dict[str, Any] = field(default_factory=dict)
@@ -45,11 +51,29 @@ class Job:
     where: str = ""
     #: the checkpoints it reads besides its own (a transfer's source)
     sources: tuple[Path, ...] = ()
+    #: the external model the job evaluates or checks (then ``config`` is None)
+    external: ExternalEntry | None = None
+
+    @property
+    def subject(self) -> str:
+        """What the job trains or reads: the run name of its checkpoint, or the external model's name."""
+        if self.external is not None:
+            return self.external.name
+        assert self.config is not None
+        return run_name(self.config)
+
+    @property
+    def dataset(self) -> str:
+        """The dataset of the model the job trains or reads."""
+        if self.external is not None:
+            return self.external.dataset
+        assert self.config is not None and self.config.data.dataset is not None
+        return self.config.data.dataset
 
     @property
     def slug(self) -> str:
         """A file-name-safe, readable name: kind, run and attack, then the id."""
-        text = f"{self.kind}-{run_name(self.config)}"
+        text = f"{self.kind}-{self.subject}"
         if self.kind == "evaluate":
             text += f"-{self.request['attack']}"
         elif self.kind == "check" and self.readout:
@@ -127,6 +151,77 @@ def _requests(suite: Suite, cfg: RunConfig) -> list[tuple[dict[str, Any], str]]:
     return out
 
 
+def _external_requests(suite: Suite, entry: ExternalEntry) -> list[tuple[dict[str, Any], str]]:
+    """Every evaluation request of one external model: the suite's attack entries that apply to it, on its
+    own targets and readouts. Transfer (no CNN baseline), feature attacks (no feature views) and test-time
+    cycles (no feedback) are CNN-F settings and are left out."""
+    from cnnf_bench.attacks import ATTACKS
+
+    out = []
+    for i, entry_ in enumerate(suite.attacks):
+        kind = ATTACKS.get(entry_.attack)
+        if (
+            not entry_.applies_to_external(entry.name)
+            or kind.needs_source
+            or kind.needs_view_kind != "logits"
+            or entry_.cycles != (None,)
+        ):
+            continue
+        for grid_params, eps in ((g, e) for g in param_grid(entry_.params) for e in entry_.eps or (None,)):
+            for attack_seed in suite.attack_seeds:
+                params = dict(grid_params)
+                if eps is not None:
+                    params["eps"] = eps
+                request: dict[str, Any] = {
+                    "attack": entry_.attack,
+                    "params": params,
+                    "targets": entry.targets,
+                    "readouts": entry.readouts,
+                    "n": entry_.n if entry_.n is not None else suite.n,
+                    "subset_seed": suite.subset_seed,
+                    "attack_seed": attack_seed,
+                    "batch_size": entry_.batch_size or suite.batch_size,
+                    "protocol": entry_.protocol or suite.protocol,
+                    "cycles": None,
+                }
+                out.append((request, f"{suite.path}.attacks[{i}]"))
+    return out
+
+
+def _external_jobs(suite: Suite, entry: ExternalEntry) -> list[Job]:
+    """The evaluation jobs (and check job) of one external model; no training, no dependencies."""
+    identity = entry.identity()
+    file = entry.weights_file()
+    checkpoint = file if file is not None else Path(f"spec:{entry.spec}")
+    jobs = [
+        Job(
+            id=job_id({"kind": "evaluate", "external": identity, "request": request}),
+            kind="evaluate",
+            label=f"{entry.name}: {request['attack']}",
+            config=None,
+            checkpoint=checkpoint,
+            request=request,
+            where=where,
+            external=entry,
+        )
+        for request, where in _external_requests(suite, entry)
+    ]
+    if suite.checks is not None:
+        jobs.append(
+            Job(
+                id=job_id({"kind": "check", "external": identity, "settings": asdict(suite.checks), "readout": None}),
+                kind="check",
+                label=f"{entry.name}: checks",
+                config=None,
+                checkpoint=checkpoint,
+                check=suite.checks,
+                where=f"{suite.path}.evaluation.checks",
+                external=entry,
+            )
+        )
+    return jobs
+
+
 def plan(suite: Suite) -> JobGraph:
     """The job graph of a parsed suite (no torch work beyond the model registry)."""
     configs = suite.run_configs()
@@ -194,4 +289,6 @@ def plan(suite: Suite) -> JobGraph:
                         sources=sources,
                     )
                 )
+    for entry in suite.external:
+        jobs.extend(_external_jobs(suite, entry))
     return JobGraph(suite, tuple(jobs))

@@ -1,7 +1,8 @@
 """Benchmark suites: parse and validate a suite YAML (the grid a ``run`` trains, attacks and reports).
 
 A suite YAML names models x seeds, a training config (the ``data`` and ``train`` sections of a run
-config), evaluation defaults, a list of attacks and where to run (``executor``). :mod:`cnnf_bench.jobs`
+config), models it does not train (``external``, :mod:`cnnf_bench.suite_external`), evaluation defaults,
+a list of attacks and where to run (``executor``). :mod:`cnnf_bench.jobs`
 turns it into a job graph and :mod:`cnnf_bench.executors.run` runs it. Everything is resumable: complete
 checkpoints are skipped, partial ones resumed, and records already in the store are not recomputed.
 """
@@ -26,6 +27,7 @@ from cnnf_bench.config import (
 )
 from cnnf_bench.errors import ConfigError
 from cnnf_bench.executors.settings import ExecutorSettings, executor_from_mapping
+from cnnf_bench.suite_external import ExternalEntry, parse_external
 
 SUITE_KEYS = (
     "name",
@@ -35,6 +37,7 @@ SUITE_KEYS = (
     "report",
     "seeds",
     "models",
+    "external",
     "config",
     "evaluation",
     "attacks",
@@ -70,6 +73,10 @@ class AttackEntry:
             for m in self.models
         )
 
+    def applies_to_external(self, name: str) -> bool:
+        """Whether the entry runs on the external model ``name``: no ``models`` filter, or one naming it."""
+        return not self.models or any(m.name == name for m in self.models)
+
 
 @dataclass(frozen=True)
 class Suite:
@@ -98,6 +105,8 @@ class Suite:
     checks: CheckSettings | None = None
     #: where the jobs run (``executor:``; the ``run`` command's options override it)
     executor: ExecutorSettings = field(default_factory=ExecutorSettings)
+    #: models the suite evaluates without training them (``external:``)
+    external: tuple[ExternalEntry, ...] = ()
 
     def run_configs(self) -> list[RunConfig]:
         """Resolved training configs of every (model, seed), CNN baselines first (transfer sources)."""
@@ -245,9 +254,14 @@ def load_suite(path: Path) -> Suite:
         raise ConfigError(f"{where}.config must be a mapping")
     _check_keys(config_data, ("data", "train", "fpd"), f"{where}.config")
     config = run_config_from_mapping(config_data, f"{where}.config")
-    models = data.get("models")
-    if not isinstance(models, list) or not models:
-        raise ConfigError(f"{where}.models must be a non-empty list")
+    from cnnf_bench.zoo import MODELS
+
+    external = parse_external(
+        data.get("external"), config.data.dataset, tuple(name for name, _ in MODELS.items()), f"{where}.external"
+    )
+    models = data.get("models", [] if external else None)
+    if not isinstance(models, list) or not (models or external):
+        raise ConfigError(f"{where}.models must be a non-empty list (or give external models)")
     evaluation = data.get("evaluation") or {}
     _check_keys(evaluation, EVAL_KEYS, f"{where}.evaluation")
     attacks = data.get("attacks") or []
@@ -277,6 +291,7 @@ def load_suite(path: Path) -> Suite:
         model_train=tuple(train for _, train in model_entries) if any(t for _, t in model_entries) else (),
         checks=_checks(evaluation.get("checks"), f"{where}.evaluation.checks"),
         executor=executor_from_mapping(data.get("executor"), f"{where}.executor"),
+        external=external,
     )
     PROTOCOLS.get(suite.protocol)
     for entry in suite.attacks:

@@ -330,6 +330,26 @@ def test_rows_are_split_by_other_model_settings_such_as_eta() -> None:
     assert not any("mixes model settings" in note for note in table.notes)
 
 
+def _external(flags: str, name: str, sha: str, attack: str = "pgd", target: str = "model") -> dict[str, Any]:
+    """A record of a model the tool did not train (``--model-spec`` or a suite's ``external:``)."""
+    record = make_record(flags, cnnf=False, seed=0, attack=attack, target=target, model=name, sha=sha)
+    record.update(train_mode="external", train_seed=None, model_kwargs={"spec": f"usermodels:{name}", "cycles": 0})
+    record["readout"] = "deployed-logits"
+    return record
+
+
+def test_an_external_model_has_a_row_of_its_own_named_after_it() -> None:
+    records = [*paper_records(), _external("10000000", "mynet", "x" * 9), _external("11000000", "CNN", "y" * 9)]
+    table = single_table(records)
+    # the zoo's CNN keeps its label (an external model is not "another CNN"); the external rows follow
+    assert table.rows == ["CNN", "CNN-F (last)", "CNN-F (avg)", "CNN (external)", "mynet"]
+    check(table.cell("mynet", "PGD (model)"), 0.125, None, n_runs=1)
+    check(table.cell("CNN (external)", "PGD (model)"), 0.25, None, n_runs=1)
+    assert table.cell("CNN", "PGD (model)").mean is None
+    check(table.cell("CNN", "PGD (first)"), 0.625, 0.25 / SQRT2)
+    assert "| mynet |" in to_markdown([table])
+
+
 def test_groups_are_sorted_by_dataset_protocol_eps() -> None:
     records = paper_records()
     wide = [dict(r, eps=0.2, params=dict(r["params"], eps=0.2)) for r in records if r["attack"] != "none"]

@@ -1,5 +1,6 @@
 """Every report format carries the same content: the terminal table, Markdown, CSV, LaTeX and JSON of one
-hand-made store show the same numbers, marks, flags, notes, limits and strength; bracketed headers survive."""
+hand-made store show the same numbers, median L2 distances, marks, flags, notes, limits and strength;
+bracketed headers survive."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from typer.testing import CliRunner
 
 from cnnf_bench.cli import app
 from cnnf_bench.report import build_tables, latex_escape, usable_checks
+from cnnf_bench.report.distance import format_distance
+from cnnf_bench.report.model import MIN
 from cnnf_bench.report.render import latex_text, rendered_cell
 from tests.test_report import PGD, SPSA, make_record
 
@@ -34,7 +37,12 @@ def _store(tmp_path: Path) -> tuple[Path, list[dict[str, Any]], list[dict[str, A
     for seed, flip in ((0, "0"), (1, "1")):
         for cnnf, readout in ((False, "last"), (True, "avg")):
             kw: dict[str, Any] = {"cnnf": cnnf, "seed": seed, "readout": readout}
+            # a minimum-norm attack: every image survives at the budget (Min and Worst case stay as they
+            # were), and its median L2 is a value of its own; CNN-F seed 1 broke under half: not reached
+            median = MEDIAN_L2[(cnnf, seed)]
+            l2 = {"median_l2": median, "l2_budget": 1.5, "found_fraction": 0.4 if median is None else 0.9}
             records += [
+                {**r("11111111", attack="cw-l2", target="first", params=CW, **kw), "extras": l2},
                 r("1111111" + flip, attack="none", target="-", eps=0.0, **kw),
                 r("111100" + flip + "1", attack="pgd", target="first", **kw),
                 r("11100" + flip + "00", attack="pgd", target="e2e", **kw),
@@ -48,6 +56,11 @@ def _store(tmp_path: Path) -> tuple[Path, list[dict[str, Any]], list[dict[str, A
     store.write_text("".join(json.dumps(x) + "\n" for x in records))
     (tmp_path / "checks.jsonl").write_text(json.dumps(verdict) + "\n")
     return store, records, [verdict]
+
+
+CW = {"eps": 0.1, "l2_budget": 1.5, "max_iter": 10, "confidence": 0.0}
+#: (CNN-F?, training seed) -> the recorded median L2 of C&W-L2
+MEDIAN_L2 = {(False, 0): 1.2, (False, 1): 1.4, (True, 0): 2.0, (True, 1): None}
 
 
 def _render(store: Path, fmt: str) -> str:
@@ -145,3 +158,35 @@ def test_out_suffix_picks_the_format(tmp_path: Path) -> None:
         assert probe in out.read_text()
     markdown = _render(store, "markdown")
     assert markdown.startswith("### fmnist") and "┃" not in markdown  # Markdown text, not a box table
+
+
+def test_every_format_carries_the_median_l2_of_minimum_norm_attacks(rendered: dict[str, Any]) -> None:
+    table = rendered["table"]
+    column = "C&W-L2 (first)"
+    assert table.cell("CNN", column).mean == 1.0 and table.cell("CNN", MIN).source_column != column
+    expected = {"CNN": "1.300 ± 0.141", "CNN-F (avg)": "not reached in 1 of 2 runs"}
+    header = f"{column} median L2"
+    assert header in rendered["terminal"] and f"| {header} |" in rendered["markdown"]
+    assert latex_escape(header) in rendered["latex"]
+    rows = list(csv.DictReader(io.StringIO(rendered["csv"])))
+    lines = {r["row"]: r for r in rows if r["kind"] == "median_l2"}
+    document = json.loads(rendered["json"])["tables"][0]
+    assert document["median_l2_columns"] == [column]
+    by_row = {entry["row"]: entry for entry in document["rows"]}
+    for row, text in expected.items():
+        assert format_distance(table.distances[(row, column)]) == text
+        assert text in rendered["terminal"] and f"| {text} |" in rendered["markdown"], row
+        assert text.replace("±", "$\\pm$") in rendered["latex"], row
+        assert lines[row]["column"] == column and lines[row]["text"] == text
+        js = by_row[row]["attacks"][column]["median_l2"]
+        assert js["text"] == text and js["l2_budget"] == 1.5 and js["n_runs"] == 2
+    assert (lines["CNN"]["value"], lines["CNN"]["std"]) == ("1.300", "0.141")
+    assert (
+        lines["CNN-F (avg)"]["value"] == "" and by_row["CNN-F (avg)"]["attacks"][column]["median_l2"]["value"] is None
+    )
+    assert by_row["CNN"]["attacks"][column]["median_l2"]["value"] == 1.3
+    assert "median_l2" not in by_row["CNN"]["attacks"]["PGD (first)"]  # only minimum-norm attacks have one
+    caption = "the median L2 distance ([0, 1] pixel units) of the minimum-norm attack's adversarial examples"
+    assert caption in document["caption"]
+    for fmt in ("terminal", "markdown", "latex", "csv"):
+        assert caption in _flat(rendered[fmt]), fmt

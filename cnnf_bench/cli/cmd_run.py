@@ -170,7 +170,9 @@ def run(
         )
     start = time.perf_counter()
     console.print(
-        f"suite [bold]{spec.name}[/]: {len(spec.models)} model(s) x {len(spec.seeds)} seed(s), "
+        f"suite [bold]{spec.name}[/]: {len(spec.models)} model(s) x {len(spec.seeds)} seed(s)"
+        + (f" and {len(spec.external)} external model(s)" if spec.external else "")
+        + ", "
         f"{len(spec.attacks)} attack(s), device {dev}, executor {where}; checkpoints in {spec.output_dir}, "
         f"results in {store}{'/' if settings.sharded else ''}"
     )

@@ -186,24 +186,24 @@ def report_tables(tables: list[Any]) -> list[Any]:
     """Rich renderings of :class:`cnnf_bench.report.Table` objects (caption and notes included)."""
     from rich.table import Table as RichTable
 
-    from cnnf_bench.report import MIN, caption, flag_lines, flags_legend, format_cell, majority_runs, table_title
+    from cnnf_bench.report import MIN, caption, flag_lines, flags_legend, majority_runs, table_title
+    from cnnf_bench.report.distance import shown_columns
+    from cnnf_bench.report.render import shown_cell
 
     out: list[Any] = []
     for table in tables:
         majority = majority_runs(table)
+        columns = shown_columns(table)  # accuracy columns, each minimum-norm one followed by its median L2
         rich = RichTable(title=escape(table_title(table)))
         rich.add_column("", no_wrap=True)
-        for column in table.all_columns():  # headers such as "PGD (e2e) [restarts=1, steps=7]" are not markup
-            rich.add_column(escape(column), justify="right", no_wrap=True)
+        for header, _, _ in columns:  # headers such as "PGD (e2e) [restarts=1, steps=7]" are not markup
+            rich.add_column(escape(header), justify="right", no_wrap=True)
         for row in table.rows:
             source = table.cell(row, MIN).source_column
             values = []
-            for column in table.all_columns():
-                cell = table.cell(row, column)
-                text = format_cell(cell)
-                if cell.defined and majority is not None and cell.n_runs != majority:
-                    text += f" (n={cell.n_runs})"
-                values.append(f"[bold]{escape(text)}[/]" if column == source else escape(text))
+            for _, column, distance in columns:
+                text = shown_cell(table, row, column, distance, majority)
+                values.append(f"[bold]{escape(text)}[/]" if column == source and not distance else escape(text))
             label = table.row_label(row)
             rich.add_row(f"[red]{escape(label)}[/]" if table.unreliable(row) else escape(label), *values)
         out.append(rich)

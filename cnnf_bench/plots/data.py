@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from cnnf_bench.bits import unpack_bits
+from cnnf_bench.report.layout import EXTERNAL_MODE
 
 Record = Mapping[str, Any]
 
@@ -104,6 +105,9 @@ def series_labels(keys: Iterable[SeriesKey]) -> dict[SeriesKey, str]:
     }
     labels = {}
     for key in keys:
+        if key.train_mode == EXTERNAL_MODE:  # a user's model: its own name, never the zoo's "CNN"
+            labels[key] = key.model
+            continue
         label = "CNN" if key.cnn else f"CNN-F-{key.trained_cycles}"
         extra = []
         if varies["readout"] and not key.cnn:

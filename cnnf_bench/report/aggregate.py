@@ -23,6 +23,7 @@ import numpy as np
 
 from cnnf_bench.bits import unpack_bits
 from cnnf_bench.checks.flags import RowFlags, comparability_flags, row_flags
+from cnnf_bench.report.distance import distance_cells
 from cnnf_bench.report.layout import (
     ColumnKey,
     RowKey,
@@ -351,8 +352,20 @@ def _build_table(
         notes.add(f"Limit: {limit}.")
     strength = evaluation_strength(records)
     behind = {labels[key]: _flat(by_row[key]) for key in row_keys}
+    distances = distance_cells({labels[key]: by_row[key] for key in row_keys}, attack_columns)
     return Table(
-        dataset, protocol, eps, rows, columns, cells, notes.rendered(), attack_columns, flags, strength, behind
+        dataset,
+        protocol,
+        eps,
+        rows,
+        columns,
+        cells,
+        notes.rendered(),
+        attack_columns,
+        flags,
+        strength,
+        behind,
+        distances,
     )
 
 

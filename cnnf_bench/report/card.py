@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from cnnf_bench.report.layout import EXTERNAL_MODE
 from cnnf_bench.report.model import Record
 
 #: the paper each model family comes from (by registry-name prefix)
@@ -56,6 +57,7 @@ def _distinct(values: Sequence[Any]) -> list[Any]:
 def model_card(records: Sequence[Record], dataset: str, eps: float) -> dict[str, Any]:
     """The card of one row from its records (every column's, clean included)."""
     models = _distinct([str(r["model"]) for r in records])
+    zoo = _distinct([str(r["model"]) for r in records if r.get("train_mode") != EXTERNAL_MODE])
     checkpoints: dict[str, dict[str, Any]] = {}
     for r in records:
         ckpt: Mapping[str, Any] = r.get("checkpoint") or {}
@@ -72,7 +74,8 @@ def model_card(records: Sequence[Record], dataset: str, eps: float) -> dict[str,
         "threat_model": {"norm": "Linf", "eps": eps, "units": "[0, 1] pixel scale"},
         "dataset": dataset,
         "models": models,
-        "papers": _distinct([p for m in models if (p := paper_of(m)) is not None]),
+        # a model the tool did not train may carry any name: no paper is claimed for it
+        "papers": _distinct([p for m in zoo if (p := paper_of(m)) is not None]),
         "training": {
             "modes": _distinct([r.get("train_mode") for r in records]),
             "model_kwargs": _distinct([dict(r.get("model_kwargs") or {}) for r in records]),

@@ -11,6 +11,10 @@ CSV layout (one header, one line per item; ``kind`` says what a line is):
   two decimals (empty when undefined or a single run), ``text`` as displayed, ``n_runs``,
   ``n_examples``, ``train_seeds`` (``;``-separated), ``unreliable`` (``†`` or empty), ``min_source``
   (``1`` on the cell the row minimum comes from);
+- ``median_l2``: a minimum-norm attack's median L2 distance (:mod:`cnnf_bench.report.distance`):
+  ``row``, ``column`` (the attack's column), ``value`` and ``std`` in L2 units with three decimals
+  (empty when not reached or a single run), ``text`` as displayed, ``n_runs``, ``n_examples``,
+  ``train_seeds``, ``unreliable``;
 - ``flags``: ``row``, ``unreliable``, ``text``: the row's line of the Flags section;
 - ``caption``, ``strength``, ``note``, ``legend``: ``text`` only.
 """
@@ -23,7 +27,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from cnnf_bench.report.model import CLEAN, MIN, UNRELIABLE_MARK, WORST_CASE, Cell, Table
+from cnnf_bench.report.distance import distance_columns, format_distance
+from cnnf_bench.report.model import CLEAN, MIN, UNRELIABLE_MARK, WORST_CASE, Cell, Distance, Table
 from cnnf_bench.report.render import caption, flag_lines, flags_legend, format_eps, majority_runs, rendered_cell
 
 CSV_HEADER = (
@@ -47,6 +52,24 @@ CSV_HEADER = (
 def percent(value: float | None) -> str:
     """A fraction as the percentage the tables display (two decimals), empty when undefined."""
     return "" if value is None else f"{100 * value:.2f}"
+
+
+def _l2(value: float | None) -> str:
+    """An L2 distance as displayed (three decimals), empty when undefined."""
+    return "" if value is None else f"{value:.3f}"
+
+
+def _distance_json(distance: Distance) -> dict[str, Any]:
+    return {
+        "value": None if distance.mean is None else round(distance.mean, 3),
+        "std": None if distance.std is None else round(distance.std, 3),
+        "text": format_distance(distance),
+        "n_runs": distance.n_runs,
+        "n_examples": distance.n_examples,
+        "train_seeds": list(distance.train_seeds),
+        "runs_not_reached": distance.not_reached,
+        "l2_budget": distance.l2_budget,
+    }
 
 
 def _seeds(cell: Cell) -> list[int | None]:
@@ -89,6 +112,24 @@ def to_csv(tables: Sequence[Table]) -> str:
                         "1" if column == source else "",
                     ]
                 )
+                distance = table.distances.get((row, column))
+                if distance is not None:
+                    writer.writerow(
+                        [
+                            *head,
+                            "median_l2",
+                            row,
+                            column,
+                            _l2(distance.mean),
+                            _l2(distance.std),
+                            format_distance(distance),
+                            distance.n_runs,
+                            distance.n_examples,
+                            ";".join("" if s is None else str(s) for s in distance.train_seeds),
+                            mark,
+                            "",
+                        ]
+                    )
         for row, text in zip(table.rows, flag_lines(table), strict=True):
             line("flags", text, row, UNRELIABLE_MARK if table.unreliable(row) else "")
         for note in table.notes:
@@ -110,6 +151,9 @@ def _cell_json(table: Table, row: str, column: str, majority: int | None) -> dic
     }
     if column == MIN:
         out["column"] = cell.source_column
+    distance = table.distances.get((row, column))
+    if distance is not None:
+        out["median_l2"] = _distance_json(distance)
     return out
 
 
@@ -147,6 +191,7 @@ def table_json(table: Table, cards: bool = True) -> dict[str, Any]:
         "caption": caption(table),
         "strength": table.strength,
         "attack_columns": list(table.attack_columns),
+        "median_l2_columns": list(distance_columns(table)),
         "rows": rows,
         "flags": flag_lines(table),
         "notes": list(table.notes),

@@ -2,7 +2,9 @@
 
 Rows: ``CNN`` (``model_kwargs["cycles"] == 0``), ``CNN-F (last)``, ``CNN-F (avg)`` (by readout), ``FPD``
 (records whose ``family`` is ``fpd``: one readout, so none is named), plus disambiguated variants (other
-models, training modes, trained cycles, test-time ``T=k``, model settings).
+models, training modes, trained cycles, test-time ``T=k``, model settings). A model the tool did not
+train (training mode ``external``: ``--model-spec``, the API, a suite's ``external:`` entry) gets a row
+under its own name, after the zoo's rows, so it is never read as the zoo's CNN.
 
 Columns: one per attack, view and setting. Records share a column only when they are comparable: the
 same attack parameters (and transfer source) *and the same evaluation images* (subset seed and n), so
@@ -79,6 +81,9 @@ def value_text(value: Any) -> str:
 
 # ----------------------------------------------------------------------------------------------- rows
 
+#: the training mode of records of models the tool did not train (``cnnf_bench.external.EXTERNAL_MODE``)
+EXTERNAL_MODE = "external"
+
 
 @dataclass(frozen=True)
 class RowKey:
@@ -94,6 +99,11 @@ class RowKey:
     settings: str = ""
     #: the model family a record names (``fpd``); "" for CNN and CNN-F records
     family: str = ""
+
+    @property
+    def external(self) -> bool:
+        """A model the tool did not train: its row is labelled with its own name."""
+        return self.train_mode == EXTERNAL_MODE
 
 
 #: model settings that a row key holds in its own fields
@@ -140,11 +150,15 @@ def _order_index(value: str, order: Sequence[str]) -> tuple[int, str]:
 
 
 def row_labels(keys: Iterable[RowKey]) -> dict[RowKey, str]:
-    """Paper row names, disambiguated only where a row kind holds several models / modes / trainings."""
+    """Paper row names, disambiguated only where a row kind holds several models / modes / trainings.
+
+    An external model's rows are a kind of their own, named after the model (its factory's or the
+    suite's given name); should that name be a zoo row's label, " (external)" follows it.
+    """
     keys = list(keys)
-    by_kind: dict[tuple[bool, str | None, str], list[RowKey]] = defaultdict(list)
+    by_kind: dict[tuple[bool, str | None, str, str], list[RowKey]] = defaultdict(list)
     for key in keys:
-        by_kind[(key.cnn, key.readout, key.family)].append(key)
+        by_kind[(key.cnn, key.readout, key.family, key.model if key.external else "")].append(key)
     labels: dict[RowKey, str] = {}
     for kind_keys in by_kind.values():
         many_models = len({k.model for k in kind_keys}) > 1
@@ -157,7 +171,7 @@ def row_labels(keys: Iterable[RowKey]) -> dict[RowKey, str]:
             inner = [] if key.cnn or key.family else [str(key.readout)]
             if key.test_cycles != key.trained_cycles:
                 inner.append(f"T={key.test_cycles}")
-            label = "CNN" if key.cnn else (key.family.upper() if key.family else "CNN-F")
+            label = _base_row_label(key)
             if inner:
                 label += f" ({', '.join(inner)})"
             extra = []
@@ -171,12 +185,22 @@ def row_labels(keys: Iterable[RowKey]) -> dict[RowKey, str]:
             if extra:
                 label += f" ({', '.join(extra)})"
             labels[key] = label
-    return labels
+    taken = {label for key, label in labels.items() if not key.external}
+    return {key: f"{label} (external)" if key.external and label in taken else label for key, label in labels.items()}
+
+
+def _base_row_label(key: RowKey) -> str:
+    if key.external:
+        return key.model
+    return "CNN" if key.cnn else (key.family.upper() if key.family else "CNN-F")
 
 
 def row_order(key: RowKey) -> tuple[Any, ...]:
-    """CNN first, then CNN-F by readout (last, avg), then FPD, then the disambiguating fields."""
+    """CNN first, then CNN-F by readout (last, avg), then FPD, then external models by name; then the
+    disambiguating fields."""
     readout = (0, "") if key.cnn else (2 if key.family else 1, *_order_index(str(key.readout), READOUT_ORDER))
+    if key.external:
+        readout = (3, key.model, *readout)
     return (readout, key.model, key.train_mode, key.trained_cycles, key.test_cycles, key.settings)
 
 

@@ -46,6 +46,21 @@ class Cell:
         return self.mean is not None
 
 
+@dataclass(frozen=True)
+class Distance:
+    """A cell's median L2 distance (minimum-norm attacks, :mod:`cnnf_bench.report.distance`): mean and sample
+    std over runs (None: one run), or not reached in some run."""
+
+    mean: float | None
+    std: float | None
+    n_runs: int
+    n_examples: int
+    train_seeds: tuple[int | None, ...]
+    #: runs whose median was not reached (under half of their images broken); then ``mean`` is None
+    not_reached: int = 0
+    l2_budget: float | None = None
+
+
 @dataclass
 class Table:
     """One of the paper's tables for a (dataset, protocol, eps) group.
@@ -69,6 +84,8 @@ class Table:
     strength: str = ""
     #: per row: the records behind it (every column's), for the model card of the JSON report
     row_records: dict[str, list[Record]] = field(default_factory=dict)
+    #: (row, attack column) -> the median L2 of a minimum-norm attack's cell, where its records have one
+    distances: dict[tuple[str, str], Distance] = field(default_factory=dict)
 
     def all_columns(self) -> list[str]:
         """Measured columns followed by the derived Min and Worst case columns (the rendering order)."""

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 
 from cnnf_bench.checks.base import UNRELIABLE_CHECKS
 from cnnf_bench.checks.flags import RowFlags
+from cnnf_bench.report.distance import distance_caption, format_distance, shown_columns
 from cnnf_bench.report.model import CLEAN, MIN, UNDEFINED, UNRELIABLE_MARK, WORST_CASE, Cell, Table
 
 
@@ -113,7 +114,8 @@ def caption(table: Table) -> str:
     excluded = [c for c in table.columns if c not in table.attack_columns and c != CLEAN]
     if excluded:
         text += f" {', '.join(excluded)} {'is' if len(excluded) == 1 else 'are'} not counted in {MIN} or {WORST_CASE}."
-    return text
+    distances = distance_caption(table)
+    return f"{text} {distances}" if distances else text
 
 
 def rendered_cell(table: Table, row: str, column: str, majority: int | None, plus_minus: str = "±") -> str:
@@ -123,6 +125,13 @@ def rendered_cell(table: Table, row: str, column: str, majority: int | None, plu
     if cell.defined and majority is not None and cell.n_runs != majority:
         text += f" (n={cell.n_runs})"
     return text
+
+
+def shown_cell(table: Table, row: str, column: str, distance: bool, majority: int | None, plus_minus: str = "±") -> str:
+    """The text of a shown column's cell: the accuracy (:func:`rendered_cell`) or the median L2."""
+    if distance:
+        return format_distance(table.distances.get((row, column)), plus_minus)
+    return rendered_cell(table, row, column, majority, plus_minus)
 
 
 def table_title(table: Table) -> str:
@@ -139,18 +148,18 @@ def to_markdown(tables: Sequence[Table]) -> str:
     parts = []
     for table in tables:
         majority = majority_runs(table)
-        columns = table.all_columns()
+        columns = shown_columns(table)
         lines = [f"### {table_title(table)}", "", caption(table), ""]
         if table.strength:
             lines.extend([f"Evaluation strength: {table.strength}.", ""])
-        lines.append("| | " + " | ".join(_md_escape(c) for c in columns) + " |")
+        lines.append("| | " + " | ".join(_md_escape(header) for header, _, _ in columns) + " |")
         lines.append("|---|" + "---|" * len(columns))
         for row in table.rows:
             source = table.cell(row, MIN).source_column
             values = []
-            for column in columns:
-                text = rendered_cell(table, row, column, majority)
-                values.append(f"**{text}**" if column == source else text)
+            for _, column, distance in columns:
+                text = shown_cell(table, row, column, distance, majority)
+                values.append(f"**{text}**" if column == source and not distance else text)
             lines.append(f"| {_md_escape(table.row_label(row))} | " + " | ".join(values) + " |")
         if table.notes:
             lines.append("")
@@ -209,7 +218,7 @@ def to_latex(tables: Sequence[Table]) -> str:
     parts = []
     for table in tables:
         majority = majority_runs(table)
-        columns = table.all_columns()
+        columns = shown_columns(table)
         lines = [
             r"\begin{table}[t]",
             r"\centering",
@@ -217,17 +226,17 @@ def to_latex(tables: Sequence[Table]) -> str:
             r"\label{" + _latex_label(table) + "}",
             r"\begin{tabular}{l" + "c" * len(columns) + "}",
             r"\toprule",
-            " & " + " & ".join(latex_escape(c) for c in columns) + r" \\",
+            " & " + " & ".join(latex_escape(header) for header, _, _ in columns) + r" \\",
             r"\midrule",
         ]
         for row in table.rows:
             source = table.cell(row, MIN).source_column
             values = []
-            for column in columns:
-                text = rendered_cell(table, row, column, majority, plus_minus="$\\pm$")
+            for _, column, distance in columns:
+                text = shown_cell(table, row, column, distance, majority, plus_minus="$\\pm$")
                 if text == UNDEFINED:
                     values.append("--")
-                elif column == source:
+                elif column == source and not distance:
                     values.append(r"\textbf{" + text + "}")
                 else:
                     values.append(text)
