@@ -8,7 +8,6 @@ resolved config is what a checkpoint stores and what ``--resume`` compares again
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import re
 import types
@@ -17,6 +16,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from cnnf_bench.config_checks import check_choice, check_positive, did_you_mean
+from cnnf_bench.config_fpd import FPD_EPOCHS, FPD_MODES, FPDConfig, resolve_fpd
 from cnnf_bench.errors import ConfigError
 
 MODES = ("adversarial", "standard", "noise")
@@ -86,36 +87,6 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
-class FPDConfig:
-    """FPD's two-phase training (fpd-reference.md section 1.3), the released MNIST settings by default.
-
-    ``gate`` is the threshold T on the restoration MSE: above it only the restoration loss is
-    back-propagated, into everything but the classifier head; ``noise_eps`` is eps0 of the uniform
-    input noise; ``ce_weight`` / ``mse_weight`` are alpha1 / alpha2. The optimiser is the released
-    Adamax (lr 1e-3, weight decay 1e-5, gradient-norm clip 10), constant learning rate. With
-    ``train.mode: adversarial``, PGD examples (the CNN-F recipe: ``train.eps``, ``train.step``,
-    ``train.pgd_steps``, random start) against the deployed pipeline join every batch from epoch
-    ``adv_delay`` on.
-    """
-
-    gate: float = 3.0
-    noise_eps: float = 0.01
-    ce_weight: float = 1.0
-    mse_weight: float = 1.0
-    optimizer: str = "adamax"
-    lr: float = 1e-3
-    weight_decay: float = 1e-5
-    grad_clip: float | None = 10.0
-    adv_delay: int = 10
-
-
-FPD_OPTIMIZERS = ("adamax", "adam", "sgd")
-FPD_MODES = ("standard", "adversarial")
-#: FPD's epoch budget when ``train.epochs`` is not given (the released "up to 100 epochs")
-FPD_EPOCHS = 100
-
-
-@dataclass(frozen=True)
 class RunConfig:
     """Everything that determines a trained checkpoint (``fpd`` is set for FPD models only)."""
 
@@ -149,11 +120,6 @@ SECTIONS: dict[str, type] = {"model": ModelConfig, "data": DataConfig, "train": 
 #: sections that may be absent (None) in a :class:`RunConfig`
 OPTIONAL_SECTIONS = ("fpd",)
 _FRACTION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)\s*$")
-
-
-def _close(name: str, options: typing.Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def coerce_value(value: Any, hint: Any, where: str) -> Any:
@@ -207,7 +173,7 @@ def section_from_mapping(cls: type, data: Any, where: str) -> Any:
     values = {}
     for key, value in data.items():
         if key not in names:
-            raise ConfigError(f"unknown key {where}.{key}{_close(str(key), names)} (known: {', '.join(names)})")
+            raise ConfigError(f"unknown key {where}.{key}{did_you_mean(str(key), names)} (known: {', '.join(names)})")
         values[key] = coerce_value(value, hints[key], f"{where}.{key}")
     return cls(**values)
 
@@ -217,7 +183,8 @@ def run_config_from_mapping(data: dict[str, Any], where: str = "config") -> RunC
     allowed = [*SECTIONS, "seed"]
     for key in data:
         if key not in allowed:
-            raise ConfigError(f"unknown key {where}: {key!r}{_close(str(key), allowed)} (known: {', '.join(allowed)})")
+            hint = did_you_mean(str(key), allowed)
+            raise ConfigError(f"unknown key {where}: {key!r}{hint} (known: {', '.join(allowed)})")
     model = data.get("model")
     if isinstance(model, str):
         model = {"name": model}
@@ -276,18 +243,6 @@ def apply_overrides(cfg: RunConfig, overrides: dict[str, Any]) -> RunConfig:
     return cfg
 
 
-def _positive(value: float | int | None, where: str, allow_zero: bool = False) -> None:
-    if value is None:
-        return
-    if value < 0 or (value == 0 and not allow_zero):
-        raise ConfigError(f"{where} must be {'>= 0' if allow_zero else '> 0'}, got {value}")
-
-
-def _choice(value: str, options: tuple[str, ...], where: str) -> None:
-    if value not in options:
-        raise ConfigError(f"{where} must be one of {', '.join(options)}, got {value!r}{_close(value, options)}")
-
-
 def resolve(cfg: RunConfig) -> RunConfig:
     """Fill every None from the model registry and the dataset's recipe, and validate all values."""
     from cnnf_bench.zoo import MODEL_KNOBS, MODELS, resolve_kwargs
@@ -300,7 +255,7 @@ def resolve(cfg: RunConfig) -> RunConfig:
     model = ModelConfig(name=spec.name, **{k: kwargs.get(k) for k in MODEL_KNOBS})
     recipe = RECIPES[dataset]
     t = cfg.train
-    fpd = _resolve_fpd(cfg) if spec.family == "fpd" else None
+    fpd = resolve_fpd(cfg.fpd) if spec.family == "fpd" else None
     train = replace(
         t,
         epochs=(FPD_EPOCHS if fpd is not None else recipe.epochs) if t.epochs is None else t.epochs,
@@ -310,12 +265,12 @@ def resolve(cfg: RunConfig) -> RunConfig:
         augment=recipe.augment if t.augment is None else t.augment,
         drop_last=recipe.drop_last if t.drop_last is None else t.drop_last,
     )
-    _choice(train.mode, MODES, "train.mode")
-    _choice(train.optimizer, OPTIMIZERS, "train.optimizer")
-    _choice(train.schedule, SCHEDULES, "train.schedule")
-    _choice(train.noise, NOISES, "train.noise")
+    check_choice(train.mode, MODES, "train.mode")
+    check_choice(train.optimizer, OPTIMIZERS, "train.optimizer")
+    check_choice(train.schedule, SCHEDULES, "train.schedule")
+    check_choice(train.noise, NOISES, "train.noise")
     for name in ("epochs", "batch_size", "lr", "pgd_steps", "limit_batches", "step"):
-        _positive(getattr(train, name), f"train.{name}")
+        check_positive(getattr(train, name), f"train.{name}")
     for name in (
         "eps",
         "momentum",
@@ -328,32 +283,19 @@ def resolve(cfg: RunConfig) -> RunConfig:
         "block_weight",
         "monitor_images",
     ):
-        _positive(getattr(train, name), f"train.{name}", allow_zero=True)
-    _positive(train.grad_clip, "train.grad_clip")
+        check_positive(getattr(train, name), f"train.{name}", allow_zero=True)
+    check_positive(train.grad_clip, "train.grad_clip")
     assert train.eps is not None
     if train.eps > 1:
         raise ConfigError(f"train.eps is in [0, 1] pixel units and must be <= 1, got {train.eps}")
-    _positive(cfg.data.train_subset, "data.train_subset")
-    _positive(cfg.data.test_subset, "data.test_subset")
+    check_positive(cfg.data.train_subset, "data.train_subset")
+    check_positive(cfg.data.test_subset, "data.test_subset")
     if model.cycles is not None and model.cycles < 0:
         raise ConfigError(f"model.cycles must be >= 0, got {model.cycles}")
     if fpd is not None and train.mode not in FPD_MODES:
         raise ConfigError(f"train.mode must be one of {', '.join(FPD_MODES)} for FPD models, got {train.mode!r}")
     spec.cls()(**kwargs)  # validates ind / eta / readout against the architecture, cheaply enough
     return RunConfig(model=model, data=replace(cfg.data, dataset=dataset), train=train, seed=cfg.seed, fpd=fpd)
-
-
-def _resolve_fpd(cfg: RunConfig) -> FPDConfig:
-    """FPD's training section (defaults where absent), validated."""
-    fpd = cfg.fpd or FPDConfig()
-    _choice(fpd.optimizer, FPD_OPTIMIZERS, "fpd.optimizer")
-    for name in ("gate", "lr", "grad_clip"):
-        _positive(getattr(fpd, name), f"fpd.{name}")
-    for name in ("noise_eps", "ce_weight", "mse_weight", "weight_decay", "adv_delay"):
-        _positive(getattr(fpd, name), f"fpd.{name}", allow_zero=True)
-    if fpd.noise_eps > 1:
-        raise ConfigError(f"fpd.noise_eps is in [0, 1] pixel units and must be <= 1, got {fpd.noise_eps}")
-    return fpd
 
 
 def to_dict(cfg: RunConfig) -> dict[str, Any]:

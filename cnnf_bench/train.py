@@ -7,11 +7,8 @@ epoch e-1 continues bit for bit like an uninterrupted one (on the CPU).
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,41 +16,23 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from cnnf_bench import __version__
 from cnnf_bench.attacks.pgd import pgd_linf
-from cnnf_bench.checkpoint import CHECKPOINT_NAME, Checkpoint, atomic_write_bytes, load_checkpoint, save_checkpoint
-from cnnf_bench.config import RunConfig, TrainConfig, describe_differences, from_dict, to_dict
-from cnnf_bench.data import ImageSet, load_split, seeded_subset
-from cnnf_bench.errors import CheckpointError, ConfigError
+from cnnf_bench.config import RunConfig, TrainConfig
+from cnnf_bench.data import ImageSet
 from cnnf_bench.feedback import TiedLinear
 from cnnf_bench.losses import adversarial_loss, standard_loss
-from cnnf_bench.runtime import (
-    configure_torch,
-    derive_seed,
-    frozen_eval,
-    generator,
-    rng_state,
-    seed_everything,
-    set_rng_state,
+from cnnf_bench.runtime import derive_seed, frozen_eval, generator
+from cnnf_bench.train_run import (
+    Callback,
+    Stateful,
+    TrainEvent,
+    TrainResult,
+    batches_per_epoch,
+    prepare_run,
 )
-from cnnf_bench.zoo import MODEL_KNOBS, Classifier, FeedbackNet, build_model, resolve_kwargs
+from cnnf_bench.zoo import Classifier, FeedbackNet
 
 EVAL_BATCH = 500
-
-
-@dataclass
-class TrainEvent:
-    """Progress report from :func:`fit`, rendered by the CLI (the library never prints)."""
-
-    kind: str  # "start", "resume", "batch", "epoch", "done"
-    epoch: int = 0
-    epochs: int = 0
-    batch: int = 0
-    batches: int = 0
-    metrics: dict[str, Any] = field(default_factory=dict)
-
-
-Callback = Callable[[TrainEvent], None]
 
 
 def build_optimizer(model: FeedbackNet, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -119,13 +98,6 @@ def perturb(model: FeedbackNet, x: Tensor, y: Tensor, cfg: TrainConfig, gen: tor
     else:
         noise = (2.0 * torch.rand(x.shape, generator=gen, device=x.device) - 1.0) * cfg.eps
     return (x + noise).clamp_(0.0, 1.0)
-
-
-def batches_per_epoch(n: int, cfg: TrainConfig) -> int:
-    """Number of optimisation steps in one epoch over ``n`` images."""
-    count = n // cfg.batch_size if cfg.drop_last else math.ceil(n / cfg.batch_size)
-    count = max(count, 1)
-    return min(count, cfg.limit_batches) if cfg.limit_batches else count
 
 
 def train_one_epoch(
@@ -212,75 +184,6 @@ def evaluate_clean(model: Classifier, data: ImageSet, device: torch.device, read
     return float((predict(model, data, device, readout) == data.labels).float().mean())
 
 
-def load_data(cfg: RunConfig, data_dir: Path | None) -> tuple[ImageSet, ImageSet]:
-    """The (seeded-subset) training and test sets a run uses."""
-    assert cfg.data.dataset is not None
-    train = load_split(cfg.data.dataset, True, data_dir)
-    test = load_split(cfg.data.dataset, False, data_dir)
-    train = train.subset(seeded_subset(len(train), cfg.data.train_subset, cfg.data.subset_seed))
-    test = test.subset(seeded_subset(len(test), cfg.data.test_subset, cfg.data.subset_seed))
-    return train, test
-
-
-@dataclass
-class TrainResult:
-    """Where the checkpoint is and how the run went."""
-
-    path: Path
-    epochs_run: int
-    metrics: list[dict[str, Any]]
-    already_complete: bool = False
-
-
-def open_run(cfg: RunConfig, path: Path, resume: bool) -> Checkpoint | TrainResult | None:
-    """The checkpoint to resume from (None: start afresh), or the finished result of a complete run.
-
-    A checkpoint that exists without ``resume``, or whose config differs from ``cfg``, is an error.
-    """
-    if not path.exists():
-        return None
-    if not resume:
-        raise CheckpointError(f"{path} already exists; pass --resume to continue it, or use another --output-dir")
-    ckpt = load_checkpoint(path)
-    # through from_dict, so options added after the checkpoint was written compare as their defaults
-    diffs = describe_differences(to_dict(from_dict(ckpt.config)), to_dict(cfg))
-    if diffs:
-        raise ConfigError(f"--resume: the config differs from {path}'s ({'; '.join(diffs)})")
-    if ckpt.complete:
-        return TrainResult(path, 0, ckpt.metrics, already_complete=True)
-    if ckpt.train_state is None:
-        raise CheckpointError(f"{path} holds no training state to resume from")
-    return ckpt
-
-
-def save_epoch(
-    path: Path,
-    cfg: RunConfig,
-    model: Classifier,
-    kwargs: dict[str, Any],
-    metrics: list[dict[str, Any]],
-    train_state: dict[str, Any],
-    device: torch.device,
-) -> None:
-    """Write the self-describing checkpoint after an epoch, and ``metrics.jsonl`` beside it."""
-    assert cfg.train.epochs is not None
-    epoch = len(metrics)
-    save_checkpoint(
-        path,
-        {
-            "model": {"name": cfg.model.name, "kwargs": kwargs},
-            "state_dict": model.state_dict(),
-            "config": to_dict(cfg),
-            "metrics": metrics,
-            "epoch": epoch,
-            "complete": epoch == cfg.train.epochs,
-            "train_state": {**train_state, "rng": rng_state()},
-            "versions": {"cnnf_bench": __version__, "torch": str(torch.__version__), "device": str(device)},
-        },
-    )
-    _write_text(path.parent / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in metrics))
-
-
 def fit(
     cfg: RunConfig,
     run_dir: Path,
@@ -297,53 +200,25 @@ def fit(
         from cnnf_bench.train_fpd import fit_fpd
 
         return fit_fpd(cfg, run_dir, device, data_dir, resume, callback)
-    configure_torch()
-    path = run_dir / CHECKPOINT_NAME
     assert cfg.train.epochs is not None
     epochs = cfg.train.epochs
-    opened = open_run(cfg, path, resume)
-    if isinstance(opened, TrainResult):
-        return opened
-    ckpt = opened
 
-    train_set, test_set = load_data(cfg, data_dir)
-    seed_everything(cfg.seed)
-    kwargs = resolve_kwargs(cfg.model.name, {k: getattr(cfg.model, k) for k in MODEL_KNOBS})
-    model = build_model(cfg.model.name, kwargs).to(device)
-    assert isinstance(model, FeedbackNet)
-    opt = build_optimizer(model, cfg.train)
-    n_batches = batches_per_epoch(len(train_set), cfg.train)
-    sched = build_scheduler(opt, cfg.train, epochs * n_batches)
-    metrics: list[dict[str, Any]] = []
-    start_epoch = 0
-    if ckpt is not None:
-        assert ckpt.train_state is not None
-        model.load_state_dict(ckpt.state_dict)
-        opt.load_state_dict(ckpt.train_state["optimizer"])
-        sched.load_state_dict(ckpt.train_state["scheduler"])
-        set_rng_state(ckpt.train_state["rng"])
-        metrics = ckpt.metrics
-        start_epoch = ckpt.epoch
-    if callback is not None:
-        kind = "resume" if ckpt is not None else "start"
-        callback(
-            TrainEvent(kind, start_epoch, epochs, 0, n_batches, {"path": str(path), "train_images": len(train_set)})
-        )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    _write_text(run_dir / "config.yaml", _yaml(to_dict(cfg)))
-    for epoch in range(start_epoch, epochs):
-        stats = train_one_epoch(model, opt, sched, train_set, cfg, epoch, device, callback)
-        stats["test_acc"] = evaluate_clean(model, test_set, device)
-        stats["test_images"] = len(test_set)
-        stats.update(_restoration_metrics(model, test_set, cfg.train.monitor_images, device))
-        stats["epoch"] = epoch + 1
-        metrics.append(stats)
-        save_epoch(
-            path, cfg, model, kwargs, metrics, {"optimizer": opt.state_dict(), "scheduler": sched.state_dict()}, device
-        )
-        if callback is not None:
-            callback(TrainEvent("epoch", epoch + 1, epochs, n_batches, n_batches, stats))
-    return TrainResult(path, epochs - start_epoch, metrics)
+    def states(model: FeedbackNet, n_batches: int) -> dict[str, Stateful]:
+        opt = build_optimizer(model, cfg.train)
+        return {"optimizer": opt, "scheduler": build_scheduler(opt, cfg.train, epochs * n_batches)}
+
+    run = prepare_run(cfg, run_dir, device, data_dir, resume, callback, FeedbackNet, states)
+    if isinstance(run, TrainResult):
+        return run
+    opt, sched = run.states["optimizer"], run.states["scheduler"]
+    assert isinstance(opt, torch.optim.Optimizer) and isinstance(sched, torch.optim.lr_scheduler.LambdaLR)
+    for epoch in range(run.start_epoch, epochs):
+        stats = train_one_epoch(run.model, opt, sched, run.train_set, cfg, epoch, device, callback)
+        stats["test_acc"] = evaluate_clean(run.model, run.test_set, device)
+        stats["test_images"] = len(run.test_set)
+        stats.update(_restoration_metrics(run.model, run.test_set, cfg.train.monitor_images, device))
+        run.end_epoch(cfg, epoch, stats, device, callback)
+    return TrainResult(run.path, epochs - run.start_epoch, run.metrics)
 
 
 def _restoration_metrics(model: FeedbackNet, test: ImageSet, n: int, device: torch.device) -> dict[str, Any]:
@@ -366,13 +241,3 @@ def _restoration_metrics(model: FeedbackNet, test: ImageSet, n: int, device: tor
         out["recon_mse_noisy"] = by_kind["gaussian-noise"].recon_mse[-1]
         out["noisy_input_mse"] = by_kind["gaussian-noise"].input_mse
     return out
-
-
-def _yaml(data: dict[str, Any]) -> str:
-    import yaml
-
-    return yaml.safe_dump(data, sort_keys=False)
-
-
-def _write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())

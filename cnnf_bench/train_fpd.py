@@ -30,24 +30,13 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from cnnf_bench.attacks.pgd import pgd_linf
-from cnnf_bench.checkpoint import CHECKPOINT_NAME
-from cnnf_bench.config import FPDConfig, RunConfig, to_dict
+from cnnf_bench.config import RunConfig
+from cnnf_bench.config_fpd import FPDConfig
 from cnnf_bench.data import ImageSet
-from cnnf_bench.runtime import configure_torch, derive_seed, frozen_eval, generator, seed_everything, set_rng_state
-from cnnf_bench.train import (
-    Callback,
-    TrainEvent,
-    TrainResult,
-    _write_text,
-    _yaml,
-    augment_flip_crop,
-    batches_per_epoch,
-    evaluate_clean,
-    load_data,
-    open_run,
-    save_epoch,
-)
-from cnnf_bench.zoo import MODEL_KNOBS, FPDNet, build_model, resolve_kwargs
+from cnnf_bench.runtime import derive_seed, frozen_eval, generator
+from cnnf_bench.train import augment_flip_crop, evaluate_clean
+from cnnf_bench.train_run import Callback, Stateful, TrainEvent, TrainResult, batches_per_epoch, prepare_run
+from cnnf_bench.zoo import FPDNet
 
 
 def build_fpd_optimizers(model: FPDNet, cfg: FPDConfig) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
@@ -193,45 +182,23 @@ def fit_fpd(
     callback: Callback | None = None,
 ) -> TrainResult:
     """Train (or resume) an FPD run into ``run_dir``: checkpoint and ``metrics.jsonl`` every epoch."""
-    configure_torch()
-    assert cfg.fpd is not None and cfg.train.epochs is not None
-    path = run_dir / CHECKPOINT_NAME
-    epochs = cfg.train.epochs
-    opened = open_run(cfg, path, resume)
-    if isinstance(opened, TrainResult):
-        return opened
-    ckpt = opened
-    train_set, test_set = load_data(cfg, data_dir)
-    seed_everything(cfg.seed)
-    kwargs = resolve_kwargs(cfg.model.name, {k: getattr(cfg.model, k) for k in MODEL_KNOBS})
-    model = build_model(cfg.model.name, kwargs).to(device)
-    assert isinstance(model, FPDNet)
-    opts = build_fpd_optimizers(model, cfg.fpd)
-    n_batches = batches_per_epoch(len(train_set), cfg.train)
-    metrics: list[dict[str, Any]] = []
-    start_epoch = 0
-    if ckpt is not None:
-        assert ckpt.train_state is not None
-        model.load_state_dict(ckpt.state_dict)
-        opts[0].load_state_dict(ckpt.train_state["optimizer"])
-        opts[1].load_state_dict(ckpt.train_state["optimizer_phase1"])
-        set_rng_state(ckpt.train_state["rng"])
-        metrics = ckpt.metrics
-        start_epoch = ckpt.epoch
-    if callback is not None:
-        info = {"path": str(path), "train_images": len(train_set)}
-        callback(TrainEvent("resume" if ckpt is not None else "start", start_epoch, epochs, 0, n_batches, info))
-    run_dir.mkdir(parents=True, exist_ok=True)
-    _write_text(run_dir / "config.yaml", _yaml(to_dict(cfg)))
-    for epoch in range(start_epoch, epochs):
-        stats = train_one_epoch_fpd(model, opts, train_set, cfg, epoch, device, callback)
-        stats["test_acc"] = evaluate_clean(model, test_set, device)
-        stats["test_images"] = len(test_set)
-        stats.update(restoration_metrics(model, test_set, cfg.train.monitor_images, cfg.fpd.noise_eps, device))
-        stats["epoch"] = epoch + 1
-        metrics.append(stats)
-        state = {"optimizer": opts[0].state_dict(), "optimizer_phase1": opts[1].state_dict()}
-        save_epoch(path, cfg, model, kwargs, metrics, state, device)
-        if callback is not None:
-            callback(TrainEvent("epoch", epoch + 1, epochs, n_batches, n_batches, stats))
-    return TrainResult(path, epochs - start_epoch, metrics)
+    fpd = cfg.fpd
+    assert fpd is not None and cfg.train.epochs is not None
+
+    def states(model: FPDNet, n_batches: int) -> dict[str, Stateful]:
+        opt_all, opt_phase1 = build_fpd_optimizers(model, fpd)
+        return {"optimizer": opt_all, "optimizer_phase1": opt_phase1}
+
+    run = prepare_run(cfg, run_dir, device, data_dir, resume, callback, FPDNet, states)
+    if isinstance(run, TrainResult):
+        return run
+    opt_all, opt_phase1 = run.states["optimizer"], run.states["optimizer_phase1"]
+    assert isinstance(opt_all, torch.optim.Optimizer) and isinstance(opt_phase1, torch.optim.Optimizer)
+    opts = (opt_all, opt_phase1)
+    for epoch in range(run.start_epoch, cfg.train.epochs):
+        stats = train_one_epoch_fpd(run.model, opts, run.train_set, cfg, epoch, device, callback)
+        stats["test_acc"] = evaluate_clean(run.model, run.test_set, device)
+        stats["test_images"] = len(run.test_set)
+        stats.update(restoration_metrics(run.model, run.test_set, cfg.train.monitor_images, fpd.noise_eps, device))
+        run.end_epoch(cfg, epoch, stats, device, callback)
+    return TrainResult(run.path, cfg.train.epochs - run.start_epoch, run.metrics)
