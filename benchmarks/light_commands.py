@@ -5,8 +5,10 @@ script reads the child's own resource usage (``os.wait4``): user + system CPU se
 report runs on a hand-made store shaped like the quick suite's (CNN and CNN-F with the last and avg
 readouts, 2 training seeds, clean / PGD first+e2e / SPSA first+e2e on 50 images / transfer, 1,000
 images), written into a temporary folder. Each command runs once untimed first, with bytecode caching on
-(``PYTHONDONTWRITEBYTECODE`` removed): a user's installed environment has its ``.pyc`` files, and
-``models`` / ``attacks`` build their cached catalogue on the first call. It prints a table (median
+(``PYTHONDONTWRITEBYTECODE`` removed): a user's installed environment has its ``.pyc`` files,
+``models`` / ``attacks`` build their cached catalogue on the first call, and ``status`` plans the suite
+on its first call and caches the outline of its jobs (later calls read it and the checkpoints' payloads
+without torch). It prints a table (median
 of ``--repeat`` runs) and, with ``--json``, writes the numbers.
 Goal (issue 10): under 0.6 s CPU and 150 MB each on 2 cores.
 """

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
-import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,15 +22,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from cnnf_bench.checkpoint_info import FORMAT, FORMAT_VERSION, verified_digest
 from cnnf_bench.errors import CheckpointError
 from cnnf_bench.fileio import atomic_write_bytes, ensure_folder, fsync_replace, reason, sha256_file, sidecar, tmp_path
 
 __all__ = ["Checkpoint", "atomic_write_bytes", "ensure_folder", "load_checkpoint", "save_checkpoint", "sha256_file"]
 
-FORMAT = "cnnf-bench-checkpoint"
-FORMAT_VERSION = 1
 CHECKPOINT_NAME = "checkpoint.pt"
-_DIGEST = re.compile(rb"^[0-9a-f]{64}$")
 
 
 @dataclass
@@ -92,21 +89,6 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> str:
     return digest
 
 
-def _sidecar_digest(side: Path) -> str:
-    """The digest a sidecar holds, or a CheckpointError when it is unreadable or not a sha256 sidecar."""
-    try:
-        raw = side.read_bytes()
-    except OSError as exc:
-        raise CheckpointError(f"cannot read {side}: {reason(exc)}") from None
-    first = raw.split()[0] if raw.split() else b""
-    if not _DIGEST.match(first):
-        raise CheckpointError(
-            f"{side} is not a sha256 sidecar (expected '<64 hex digits>  {side.name[: -len('.sha256')]}'); "
-            "restore it, or remove it to load the checkpoint unverified"
-        )
-    return first.decode("ascii")
-
-
 def resolve_checkpoint_path(path: Path) -> Path:
     """Accept a checkpoint file or a run folder holding one."""
     path = Path(path)
@@ -120,13 +102,7 @@ def resolve_checkpoint_path(path: Path) -> Path:
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> Checkpoint:
     """Load and validate a checkpoint, raising a one-line :class:`CheckpointError` on any problem."""
     path = resolve_checkpoint_path(path)
-    try:
-        digest = sha256_file(path)
-    except OSError as exc:
-        raise CheckpointError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from None
-    side = sidecar(path)
-    if side.is_file() and _sidecar_digest(side) != digest:
-        raise CheckpointError(f"checkpoint {path} is truncated or modified: its sha256 does not match {side.name}")
+    digest = verified_digest(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch warns about foreign pickle protocols before failing

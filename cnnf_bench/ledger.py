@@ -23,9 +23,26 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from cnnf_bench.jobs import Job
+
+class Job(Protocol):
+    """What the ledger reads of a job: a planned :class:`cnnf_bench.jobs.Job` or ``status``'s
+    :class:`cnnf_bench.outline.JobRef` (read from the cache without planning, hence without torch)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def label(self) -> str: ...
+    @property
+    def slug(self) -> str: ...
+    @property
+    def checkpoint(self) -> Path: ...
+    @property
+    def sources(self) -> tuple[Path, ...]: ...
+
 
 DONE, RUNNING, QUEUED, FAILED, MISSING = "done", "running", "queued", "failed", "missing"
 STATES = (DONE, RUNNING, QUEUED, FAILED, MISSING)

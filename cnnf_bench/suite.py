@@ -232,7 +232,7 @@ def _refuse_non_finite(value: Any, where: str) -> None:
             _refuse_non_finite(item, f"{where}[{i}]")
 
 
-def _read_suite(path: Path) -> dict[str, Any]:
+def read_suite(path: Path) -> dict[str, Any]:
     """The suite's YAML mapping (a binary or empty file is one clear error); no non-finite number in it."""
     data = load_yaml(path)
     _refuse_non_finite(data, str(path))
@@ -245,7 +245,7 @@ def load_suite(path: Path) -> Suite:
     from cnnf_bench.attacks.views import VIEWS
     from cnnf_bench.protocols import PROTOCOLS
 
-    data = _read_suite(path)
+    data = read_suite(path)
     where = str(path)
     _check_keys(data, SUITE_KEYS, where)
     name = coerce_value(data.get("name", Path(path).stem), str, f"{where}.name")

@@ -189,3 +189,24 @@ def test_importing_the_attacks_does_not_import_art() -> None:
     code = "import sys, cnnf_bench.attacks as a; assert 'square' in a.ATTACKS; assert 'art' not in sys.modules"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_art_session_seeds_the_fresh_random_states_hopskipjump_starts_from() -> None:
+    """ART's HopSkipJump makes ``np.random.RandomState()`` without a seed: inside a seeded session those
+    repeat for the same seed and differ for another; outside, numpy's own class is back."""
+    original = np.random.RandomState
+
+    def starts(seed: int) -> list[float]:
+        with art_session("cpu", torch.Generator().manual_seed(seed)):
+            draws = [float(np.random.RandomState().uniform()) for _ in range(3)]
+            assert isinstance(np.random.RandomState(), original)
+            assert np.random.RandomState(7).uniform() == original(7).uniform()  # a given seed is kept
+        return draws
+
+    first = starts(1)
+    assert first == starts(1) and first != starts(2)
+    assert len(set(first)) == 3  # each fresh state of one session draws its own start
+    assert np.random.RandomState is original
+    with pytest.raises(RuntimeError), art_session("cpu", torch.Generator().manual_seed(1)):
+        raise RuntimeError("the attack failed")
+    assert np.random.RandomState is original

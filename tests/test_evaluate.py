@@ -44,12 +44,8 @@ def model_and_batch(
     return model, x, y
 
 
-# ART's HopSkipJump draws its starting points from an unseeded np.random.RandomState() (hop_skip_jump.py,
-# _init_sample), so no seed makes it repeat; strict: this turns red the day it becomes reproducible
-HSJ_UNSEEDED = pytest.mark.xfail(strict=True, reason="ART's HopSkipJump starts from an unseeded RandomState")
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=HSJ_UNSEEDED) if n == "hsj" else n for n in ATTACKS.names()])
+# HopSkipJump repeats because art_session seeds the fresh np.random.RandomState() ART's _init_sample makes
+@pytest.mark.parametrize("name", ATTACKS.names())
 def test_every_attack_stays_valid_and_is_deterministic_for_a_seed(
     name: str, model_and_batch: tuple[torch.nn.Module, torch.Tensor, torch.Tensor]
 ) -> None:

@@ -137,13 +137,49 @@ def seed_from(generator: torch.Generator) -> int:
 
 
 @contextlib.contextmanager
+def seeded_fresh_random_states(seed: int) -> Iterator[None]:
+    """Make ``np.random.RandomState()`` without a seed deterministic while the block runs, then restore it.
+
+    ART's HopSkipJump (``_init_sample``) and Boundary attacks draw their starting points from a fresh
+    ``np.random.RandomState()``, which numpy seeds from the operating system's entropy, so seeding the
+    global generator does not make them repeat. Inside the block the name ``np.random.RandomState``
+    refers to a subclass (``isinstance`` checks still hold) whose unseeded instances are seeded with
+    ``[seed, i]``, ``i`` counting the instances made: each image's start differs, and the same seed gives
+    the same starts. A seeded construction is left as it is. ART is not edited; the original class is
+    put back on the way out, also after an error.
+    """
+    original = np.random.RandomState
+    made = [0]
+
+    class SeededRandomState(original):  # type: ignore[misc, valid-type]
+        def __init__(self, seed_arg: Any = None) -> None:
+            if seed_arg is None:
+                seed_arg = [seed, made[0]]
+                made[0] += 1
+            super().__init__(seed_arg)
+
+    np.random.RandomState = SeededRandomState  # type: ignore[misc, assignment]
+    try:
+        yield
+    finally:
+        np.random.RandomState = original  # type: ignore[misc]
+
+
+@contextlib.contextmanager
 def art_session(device: torch.device | str, generator: torch.Generator | None) -> Iterator[None]:
     """Context for building and running ART attacks reproducibly on ``device``.
 
     Seeds numpy's and Python's global generators (ART draws random starts, Square's windows and signs
     from them) and torch's, all from one draw of ``generator``, and restores every global state after;
-    pins the current CUDA device to ``device``; enables autograd; silences ART's logger.
+    seeds the fresh ``np.random.RandomState()`` HopSkipJump draws its start from (see
+    :func:`seeded_fresh_random_states`) from the same draw; pins the current CUDA device to ``device``;
+    enables autograd; silences ART's logger.
     """
+    # importing ART (and what it loads) makes one unseeded np.random.RandomState(); inside the seeded block
+    # that would shift the fresh states of the first attack of a process only, so it is imported first
+    import art.attacks.evasion
+    import art.estimators.classification  # noqa: F401
+
     quiet_art()
     device = torch.device(device)
     np_state = np.random.get_state()
@@ -151,7 +187,7 @@ def art_session(device: torch.device | str, generator: torch.Generator | None) -
     cuda = device.type == "cuda"
     pinned = torch.cuda.device(device) if cuda else contextlib.nullcontext()
     fork_devices = [device.index if device.index is not None else torch.cuda.current_device()] if cuda else []
-    with pinned, torch.random.fork_rng(devices=fork_devices), torch.enable_grad():
+    with pinned, torch.random.fork_rng(devices=fork_devices), torch.enable_grad(), contextlib.ExitStack() as stack:
         if generator is not None:
             seed = seed_from(generator)
             np.random.seed(seed)
@@ -159,6 +195,7 @@ def art_session(device: torch.device | str, generator: torch.Generator | None) -
             torch.random.default_generator.manual_seed(seed)  # only the states fork_rng restores
             if cuda:
                 torch.cuda.manual_seed(seed)  # the pinned (current) device
+            stack.enter_context(seeded_fresh_random_states(seed))
         try:
             yield
         finally:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cnnf_bench.cli.app import app, console, handle_errors
+
+if TYPE_CHECKING:
+    from cnnf_bench.outline import Outline
 
 STYLE = {"done": "green", "running": "cyan", "queued": "blue", "failed": "red", "missing": "yellow"}
 
@@ -28,32 +31,29 @@ def status(
 ) -> None:
     """Each job's state: done, running, queued (Slurm or pool), failed (with its log and last error line)
     or missing. `run` again submits only the failed and missing ones."""
-    from dataclasses import replace
-
     from rich.markup import escape
     from rich.table import Table
 
     from cnnf_bench.cli.render import print_wide
-    from cnnf_bench.executors.run import results_location
-    from cnnf_bench.executors.settings import with_overrides
-    from cnnf_bench.jobs import plan
-    from cnnf_bench.ledger import Layout, job_status
-    from cnnf_bench.suite import load_suite
+    from cnnf_bench.executors.settings import executor_from_mapping, with_overrides
+    from cnnf_bench.ledger import Layout, job_status, shard_root
+    from cnnf_bench.outline import suite_outline
+    from cnnf_bench.suite import read_suite
 
-    spec = load_suite(suite)
-    settings = with_overrides(spec.executor, name=executor, shards=shards)
-    graph = plan(spec)
+    spec = suite_outline(suite)  # validated and planned once, then read from the cache (no torch)
+    declared = executor_from_mapping(read_suite(suite).get("executor"), f"{suite}.executor")
+    settings = with_overrides(declared, name=executor, shards=shards)
     # a suite run with shards from the command line is recognised by its folder of job folders
-    layout = Layout(results_location(spec, replace(settings, shards=True)))
+    layout = Layout(shard_root(spec.results))
     if not settings.sharded and shards is None and not (layout.root / "jobs").is_dir():
-        _unsharded(spec, graph)
+        _unsharded(spec)
         return
     queue = None
     if (layout.root / "slurm").is_dir():
         from cnnf_bench.executors.slurm import queue_states
 
         queue = queue_states()
-    statuses = [job_status(layout, job, queue) for job in graph.jobs]
+    statuses = [job_status(layout, job, queue) for job in spec.jobs]
     counts = Counter(st.state for st in statuses)
     table = Table(title=f"{spec.name}: {len(statuses)} jobs in {layout.root}/jobs", title_justify="left")
     for column in ("job", "kind", "state", "slurm id", "log / last error"):
@@ -76,24 +76,21 @@ def status(
         )
 
 
-def _unsharded(spec: object, graph: object) -> None:
+def _unsharded(spec: Outline) -> None:
     """One results file: training jobs from their checkpoints; evaluations are not tracked per job."""
-    from cnnf_bench.jobs import JobGraph
     from cnnf_bench.results import ResultsStore
-    from cnnf_bench.suite import Suite
 
-    assert isinstance(spec, Suite) and isinstance(graph, JobGraph)
     trained = 0
-    for job in graph.jobs:
+    for job in spec.jobs:
         if job.kind != "train":
             continue
         state = _checkpoint_state(job.checkpoint)
         trained += state == "done"
         console.print(f"{job.label}: {state}", highlight=False)
-    n_eval = sum(1 for job in graph.jobs if job.kind != "train")
+    n_eval = sum(1 for job in spec.jobs if job.kind != "train")
     records = len(ResultsStore(spec.results).latest())
     console.print(
-        f"{spec.name}: {trained}/{graph.count('train')} checkpoints complete; {n_eval} evaluation/check jobs write "
+        f"{spec.name}: {trained}/{spec.count('train')} checkpoints complete; {n_eval} evaluation/check jobs write "
         f"into one file ({spec.results}, {records} records), so they are not tracked one by one: "
         "run with --shards (or a pool or slurm executor) for per-job states",
         highlight=False,
@@ -101,13 +98,20 @@ def _unsharded(spec: object, graph: object) -> None:
 
 
 def _checkpoint_state(path: Path) -> str:
-    from cnnf_bench.checkpoint import load_checkpoint
+    """done, partial or unreadable, from the checkpoint's pickled payload (torch only for a non-zip file)."""
+    from cnnf_bench.checkpoint_info import NotAnArchive, training_progress
     from cnnf_bench.errors import CheckpointError
 
     if not path.exists():
         return "missing"
     try:
-        ckpt = load_checkpoint(path)
+        try:
+            epoch, complete = training_progress(path)
+        except NotAnArchive:  # not torch's zip format: only torch can say what it is
+            from cnnf_bench.checkpoint import load_checkpoint
+
+            ckpt = load_checkpoint(path)
+            epoch, complete = ckpt.epoch, ckpt.complete
     except CheckpointError as exc:
         return f"unreadable ({exc})"
-    return "done" if ckpt.complete else f"partial (epoch {ckpt.epoch})"
+    return "done" if complete else f"partial (epoch {epoch})"
