@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from cnnf_bench.checkpoint_info import FORMAT, FORMAT_VERSION, verified_digest
+from cnnf_bench.checkpoint_info import FORMAT, FORMAT_VERSION, checked_payload, verified_digest
 from cnnf_bench.errors import CheckpointError
 from cnnf_bench.fileio import atomic_write_bytes, ensure_folder, fsync_replace, reason, sha256_file, sidecar, tmp_path
 
@@ -116,13 +116,7 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> Che
     except Exception as exc:  # garbage bytes make the unpickler fail in many ways; all mean "unreadable"
         reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupt?): {reason}") from None
-    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a cnnf-bench checkpoint (no '{FORMAT}' marker)")
-    version = raw.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path} has checkpoint format version {version}; this cnnf-bench reads up to {FORMAT_VERSION}"
-        )
+    raw = checked_payload(raw, path)
     try:
         return Checkpoint(
             path=path,

@@ -106,6 +106,12 @@ def read_payload(path: Path) -> dict[str, Any]:
         except Exception as exc:  # a damaged pickle fails in many ways; all mean "unreadable"
             detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
             raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupt?): {detail}") from None
+    return checked_payload(raw, path)
+
+
+def checked_payload(raw: Any, path: Path) -> dict[str, Any]:
+    """``raw`` if it is a cnnf-bench checkpoint payload this version can read (the torch loader and the
+    torch-free reader apply the same test, so ``status`` and ``evaluate`` never disagree on a file)."""
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a cnnf-bench checkpoint (no '{FORMAT}' marker)")
     version = raw.get("format_version")

@@ -25,7 +25,7 @@ from typing import Any
 
 from cnnf_bench.checks.base import CheckSettings
 from cnnf_bench.config import RunConfig, baseline_config, run_name, to_dict
-from cnnf_bench.suite import Suite, param_grid
+from cnnf_bench.suite import AttackEntry, Suite, param_grid
 from cnnf_bench.suite_external import ExternalEntry
 
 
@@ -135,20 +135,34 @@ def _requests(suite: Suite, cfg: RunConfig) -> list[tuple[dict[str, Any], str]]:
                     # model has stays, so that validation rejects it before any training
                     asked = entry.readouts or suite.readouts or ()
                     readouts = tuple(r for r in asked if r in spec.readouts() or r not in known)
-                    request: dict[str, Any] = {
-                        "attack": entry.attack,
-                        "params": params,
-                        "targets": tuple(entry.targets or suite.targets),
-                        "readouts": tuple(readouts) if readouts else None,
-                        "n": entry.n if entry.n is not None else suite.n,
-                        "subset_seed": suite.subset_seed,
-                        "attack_seed": attack_seed,
-                        "batch_size": entry.batch_size or suite.batch_size,
-                        "protocol": entry.protocol or suite.protocol,
-                        "cycles": cycles,
-                    }
+                    targets = tuple(entry.targets or suite.targets)
+                    request = _request(suite, entry, params, attack_seed, targets, readouts or None, cycles)
                     out.append((request, f"{suite.path}.attacks[{i}]"))
     return out
+
+
+def _request(
+    suite: Suite,
+    entry: AttackEntry,
+    params: dict[str, Any],
+    attack_seed: int,
+    targets: tuple[str, ...] | None,
+    readouts: tuple[str, ...] | None,
+    cycles: int | None,
+) -> dict[str, Any]:
+    """One evaluation request: the entry's settings where it has them, the suite's otherwise."""
+    return {
+        "attack": entry.attack,
+        "params": params,
+        "targets": targets,
+        "readouts": readouts,
+        "n": entry.n if entry.n is not None else suite.n,
+        "subset_seed": suite.subset_seed,
+        "attack_seed": attack_seed,
+        "batch_size": entry.batch_size or suite.batch_size,
+        "protocol": entry.protocol or suite.protocol,
+        "cycles": cycles,
+    }
 
 
 def _external_requests(suite: Suite, entry: ExternalEntry) -> list[tuple[dict[str, Any], str]]:
@@ -172,18 +186,7 @@ def _external_requests(suite: Suite, entry: ExternalEntry) -> list[tuple[dict[st
                 params = dict(grid_params)
                 if eps is not None:
                     params["eps"] = eps
-                request: dict[str, Any] = {
-                    "attack": entry_.attack,
-                    "params": params,
-                    "targets": entry.targets,
-                    "readouts": entry.readouts,
-                    "n": entry_.n if entry_.n is not None else suite.n,
-                    "subset_seed": suite.subset_seed,
-                    "attack_seed": attack_seed,
-                    "batch_size": entry_.batch_size or suite.batch_size,
-                    "protocol": entry_.protocol or suite.protocol,
-                    "cycles": None,
-                }
+                request = _request(suite, entry_, params, attack_seed, entry.targets, entry.readouts, None)
                 out.append((request, f"{suite.path}.attacks[{i}]"))
     return out
 
