@@ -8,6 +8,8 @@ folders), the package's source and the torch / ART versions; so the first ``stat
 it and keeps the outline as JSON in the cache folder under a hash of exactly those inputs
 (:func:`cnnf_bench.catalog.fingerprint` for the source and versions), and every later call reads the
 JSON. An edited suite, source file or library changes the hash, so a stale outline is never used.
+``run`` plans the suite anyway, so it saves the same outline under the same name (:func:`save_outline`)
+when it runs the suite as written; a ``status`` after a ``run`` then never imports torch.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cnnf_bench.catalog import cache_folder, fingerprint
 from cnnf_bench.fileio import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from cnnf_bench.jobs import JobGraph
 
 SCHEMA = 1
 
@@ -99,15 +104,30 @@ def _from_json(data: Any) -> Outline | None:
         return None
 
 
+def outline_of(graph: JobGraph) -> Outline:
+    """What ``status`` reads of a planned suite."""
+    jobs = tuple(JobRef(j.id, j.kind, j.label, j.slug, j.checkpoint, j.sources) for j in graph.jobs)
+    return Outline(name=graph.suite.name, results=graph.suite.results, jobs=jobs)
+
+
 def build_outline(suite: Path) -> Outline:
     """Parse, validate and plan the suite (imports torch and ART) and keep only what ``status`` reads."""
     from cnnf_bench.jobs import plan
     from cnnf_bench.suite import load_suite
 
-    spec = load_suite(suite)
-    graph = plan(spec)
-    jobs = tuple(JobRef(j.id, j.kind, j.label, j.slug, j.checkpoint, j.sources) for j in graph.jobs)
-    return Outline(name=spec.name, results=spec.results, jobs=jobs)
+    return outline_of(plan(load_suite(suite)))
+
+
+def save_outline(path: Path, outline: Outline) -> None:
+    """Keep ``outline`` in the cache file ``path`` (:func:`outline_path` of its suite file).
+
+    Only an outline planned from that file exactly as written belongs there (not one of a suite whose
+    output folders a command line overrode): ``status SUITE`` trusts it without planning again. Take
+    ``path`` before reading the suite, so that a file edited meanwhile is not filed under its new bytes.
+    """
+    with contextlib.suppress(Exception):  # a cache that cannot be written only costs time
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, json.dumps(_to_json(outline), sort_keys=True).encode())
 
 
 def suite_outline(suite: Path) -> Outline:
@@ -118,7 +138,5 @@ def suite_outline(suite: Path) -> Outline:
         if cached is not None:
             return cached
     outline = build_outline(suite)
-    with contextlib.suppress(Exception):  # a cache that cannot be written only costs time
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, json.dumps(_to_json(outline), sort_keys=True).encode())
+    save_outline(path, outline)
     return outline

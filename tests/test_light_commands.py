@@ -158,3 +158,49 @@ def test_status_reads_a_planned_suite_without_torch(tmp_path: Path) -> None:
     suite.write_text(suite.read_text().replace("seeds: [0]", "seeds: [0, 1]"))  # an edited suite is planned again
     code, _, out = _run_probe("status", str(suite), "--shards", env=env)
     assert code == 0 and "14 jobs" in out, out
+
+
+def test_status_after_run_reads_the_outline_run_saved_without_torch(
+    tmp_path: Path, fashion_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`run` plans the suite anyway and keeps its outline, so even the first `status` needs no torch;
+    not when `run` moved the results (that outline would describe other folders than `status SUITE`)."""
+    import os
+
+    from typer.testing import CliRunner
+
+    from cnnf_bench.cli import app
+    from cnnf_bench.outline import build_outline, suite_outline
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    outlines = cache / "cnnf-bench" / "outlines"
+    suite = tmp_path / "tiny.yaml"
+    suite.write_text(
+        f"""
+name: tiny
+output_dir: {tmp_path}/ck
+results: {tmp_path}/results.jsonl
+report: {tmp_path}/report
+seeds: [0]
+models: [cnn-fmnist-small]
+config:
+  data: {{test_subset: 16}}
+  train: {{mode: standard, epochs: 1, batch_size: 64}}
+evaluation: {{n: 16, batch_size: 16}}
+attacks: [none]
+"""
+    )
+    common = ["run", str(suite), "--data-dir", str(fashion_dir), "--device", "cpu"]
+    moved = CliRunner().invoke(app, [*common, "--results", str(tmp_path / "elsewhere.jsonl")])
+    assert moved.exit_code == 0, moved.output
+    assert not list(outlines.glob("*.json"))
+    first = CliRunner().invoke(app, [*common, "--report", str(tmp_path / "other-report")])  # not in the outline
+    assert first.exit_code == 0, first.output
+    assert len(list(outlines.glob("*.json"))) == 1
+    assert suite_outline(suite) == build_outline(suite)  # the saved outline is the one status would plan
+
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache), "COLUMNS": "200"}
+    code, heavy, out = _run_probe("status", str(suite), env=env)
+    assert (code, heavy) == (0, ""), out
+    assert "tiny: 1/1 checkpoints complete" in out

@@ -13,6 +13,7 @@ its components, one record each.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -21,6 +22,7 @@ import torch
 from torch import Tensor
 
 from cnnf_bench.attacks.art_adapter import art_classifier, art_generate, art_session
+from cnnf_bench.attacks.art_progress import square_progress
 from cnnf_bench.attacks.base import ATTACKS, Attack, Forward, _positive_int
 from cnnf_bench.attacks.pgd import project_linf
 from cnnf_bench.errors import ConfigError
@@ -33,6 +35,10 @@ class ARTAttack(Attack):
     def build(self, classifier: Any, batch_size: int) -> Any:
         """The ART attack object on ``classifier``."""
         raise NotImplementedError
+
+    def progress(self) -> contextlib.AbstractContextManager[None]:
+        """Context around ``generate`` that reports the attack's iterations (none by default)."""
+        return contextlib.nullcontext()
 
     def run(
         self,
@@ -50,7 +56,8 @@ class ARTAttack(Attack):
         with art_session(x.device, generator):
             classifier = art_classifier(forward, tuple(x.shape[1:]), nb_classes, x.device)
             attack = self.build(classifier, int(x.shape[0]))
-            x_adv = art_generate(attack, x, y)
+            with self.progress():
+                x_adv = art_generate(attack, x, y)
         return project_linf(x_adv, x, self.eps)
 
 
@@ -163,6 +170,10 @@ class Square(ARTAttack):
             batch_size=batch_size,
             verbose=False,
         )
+
+    def progress(self) -> contextlib.AbstractContextManager[None]:
+        """Square's iterations, as they finish (a batch runs minutes; see :mod:`~cnnf_bench.attacks.art_progress`)."""
+        return square_progress(self.max_iter, self.nb_restarts)
 
 
 @dataclass(frozen=True)

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from cnnf_bench.cli.app import app, console, fail, handle_errors
 from cnnf_bench.cli.options import DataDirOpt, Device, DeviceOpt
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from cnnf_bench.jobs import JobGraph
+    from cnnf_bench.suite import Suite
 
 
 class Executor(str, Enum):
@@ -59,6 +66,17 @@ def _renderer(progress: Any) -> Any:
             progress.print(f"[red]{event.label}: failed[/] ({info['error']}; log {info['log']})")
 
     return on_event
+
+
+def _outline_keeper(cache: Path, spec: Suite, as_written: Suite) -> Callable[[JobGraph], None] | None:
+    """Saves the planned suite's outline in ``cache`` for ``status`` (no torch there), or None when it is
+    not the suite as written: options that move its checkpoints or results, or add checks, make another
+    set of jobs than ``status SUITE`` would describe. The report path is not part of the outline."""
+    if replace(spec, report=as_written.report) != as_written:
+        return None
+    from cnnf_bench.outline import outline_of, save_outline
+
+    return lambda graph: save_outline(cache, outline_of(graph))
 
 
 @app.command()
@@ -128,22 +146,22 @@ def run(
 
     The whole suite is checked before any job runs. A rerun does only what is missing.
     """
-    from dataclasses import replace
-
     from cnnf_bench.cli.render import ProgressRenderer, print_wide, report_tables
     from cnnf_bench.cli.render_checks import verdict_text
     from cnnf_bench.executors.run import results_location, run_suite
     from cnnf_bench.executors.settings import parse_assignments, with_overrides
     from cnnf_bench.jobrun import Callbacks
+    from cnnf_bench.outline import outline_path
     from cnnf_bench.runtime import resolve_device
     from cnnf_bench.suite import load_suite
 
-    spec = load_suite(suite)
+    outline_cache = outline_path(suite)  # of the bytes before they are read (see save_outline)
+    as_written = load_suite(suite)
     spec = replace(
-        spec,
-        results=results or spec.results,
-        output_dir=output_dir or spec.output_dir,
-        report=report or spec.report,
+        as_written,
+        results=results or as_written.results,
+        output_dir=output_dir or as_written.output_dir,
+        report=report or as_written.report,
     )
     if checks and spec.checks is None:
         from cnnf_bench.checks.base import CheckSettings
@@ -184,7 +202,9 @@ def run(
                 progress.print(f"  {r.check} {r.name}: {verdict_text(r.verdict.value)} ({r.seconds:.1f} s)")
 
         calls = Callbacks(_renderer(progress), progress.train, progress.evaluate, on_check)
-        outcome = run_suite(spec, settings, device.value, data_dir, calls)
+        outcome = run_suite(
+            spec, settings, device.value, data_dir, calls, planned=_outline_keeper(outline_cache, spec, as_written)
+        )
     if outcome.submitted_only:
         console.print(
             f"{len(outcome.graph.jobs)} job(s) in the suite; follow them with `cnnf-bench status {suite}`, "

@@ -7,6 +7,7 @@ results folder and the report reads them all.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,11 +63,18 @@ def run_suite(
     device: str = "auto",
     data_dir: Path | None = None,
     calls: Callbacks | None = None,
+    planned: Callable[[JobGraph], None] | None = None,
 ) -> SuiteOutcome:
-    """Validate every job, run the unfinished ones with the chosen executor, write the report."""
+    """Validate every job, run the unfinished ones with the chosen executor, write the report.
+
+    ``planned`` receives the validated job graph before any job runs (the CLI keeps the outline that
+    ``status`` reads, so ``status`` during a long run needs no planning of its own).
+    """
     calls = calls or Callbacks()
     graph = plan(suite)
     validate_graph(graph)
+    if planned is not None:
+        planned(graph)
     store = results_location(suite, settings)
     layout = Layout(store) if settings.sharded else None
     if data_dir is not None and settings.name != "local":

@@ -1,0 +1,87 @@
+"""Square reports its iterations from inside ART's loops, and doing so leaves its results unchanged."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import Tensor
+
+from cnnf_bench.attacks.art_adapter import art_classifier, art_generate, art_session
+from cnnf_bench.attacks.pgd import project_linf
+from cnnf_bench.evaluate import make_attack
+from cnnf_bench.progress import listen
+
+WEIGHT = torch.randn(10, 64, generator=torch.Generator().manual_seed(3))
+
+
+def linear(x: Tensor) -> Tensor:
+    return x.flatten(1) @ WEIGHT.T
+
+
+def _batch(n: int = 6) -> tuple[Tensor, Tensor]:
+    x = torch.rand(n, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    return x, linear(x).argmax(1)  # labels the model gets right, so every image is worth attacking
+
+
+def _plain_art(params: dict[str, float], x: Tensor, y: Tensor, seed: int) -> Tensor:
+    """The same Square through ART's own loops (no substitution), seeded as ``run`` seeds it."""
+    attack = make_attack("square", params)
+    with art_session("cpu", torch.Generator().manual_seed(seed)):
+        classifier = art_classifier(linear, tuple(x.shape[1:]), 10, "cpu")
+        x_adv = art_generate(attack.build(classifier, int(x.shape[0])), x, y)  # type: ignore[attr-defined]
+    return project_linf(x_adv, x, attack.eps)
+
+
+@pytest.mark.parametrize("eps", [0.02, 0.3])
+def test_square_with_progress_matches_plain_art(eps: float) -> None:
+    params = {"eps": eps, "max_iter": 15, "nb_restarts": 2, "p_init": 0.3}
+    x, y = _batch()
+    heard: list[tuple[int, int]] = []
+    with listen(lambda done, total: heard.append((done, total))):
+        ours = make_attack("square", params).run(linear, x, y, torch.Generator().manual_seed(7))
+    plain = _plain_art(params, x, y, seed=7)
+    assert heard  # the substitution was in place for this run
+    assert torch.equal(ours, plain)
+    assert not torch.equal(ours, x)  # the attack did change something, so the comparison means something
+
+
+def test_square_reports_every_iteration_of_every_restart() -> None:
+    x, y = _batch()
+    attack = make_attack("square", {"eps": 0.001, "max_iter": 5, "nb_restarts": 2})  # too small to fool any image
+    heard: list[tuple[int, int]] = []
+    with listen(lambda done, total: heard.append((done, total))):
+        x_adv = attack.run(linear, x, y, torch.Generator().manual_seed(0))
+    assert torch.equal(linear(x_adv).argmax(1), y)  # no loop was left early
+    assert heard == [(i, 10) for i in range(1, 11)]
+
+
+def test_square_counts_skipped_iterations_as_done_when_every_image_is_fooled() -> None:
+    x, y = _batch()
+    attack = make_attack("square", {"eps": 1.0, "max_iter": 50, "nb_restarts": 3})
+    heard: list[tuple[int, int]] = []
+    with listen(lambda done, total: heard.append((done, total))):
+        x_adv = attack.run(linear, x, y, torch.Generator().manual_seed(0))
+    assert not torch.equal(linear(x_adv).argmax(1), y)
+    done = [d for d, _ in heard]
+    assert {t for _, t in heard} == {150}
+    assert done == sorted(set(done)) and done[-1] == 150
+    assert len(done) < 150  # ART left its loops early, and the bar still reaches the end
+
+
+def test_trange_is_restored_after_an_error() -> None:
+    from art.attacks.evasion import square_attack
+
+    original = square_attack.trange
+    calls = [0]
+
+    def failing(v: Tensor) -> Tensor:
+        calls[0] += 1
+        if calls[0] > 4:
+            raise RuntimeError("view broke mid-attack")
+        return linear(v)
+
+    x, y = _batch()
+    attack = make_attack("square", {"eps": 0.05, "max_iter": 20})
+    with pytest.raises(RuntimeError, match="mid-attack"):
+        attack.run(failing, x, y, torch.Generator().manual_seed(0))
+    assert square_attack.trange is original
