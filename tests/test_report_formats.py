@@ -190,3 +190,17 @@ def test_every_format_carries_the_median_l2_of_minimum_norm_attacks(rendered: di
     assert caption in document["caption"]
     for fmt in ("terminal", "markdown", "latex", "csv"):
         assert caption in _flat(rendered[fmt]), fmt
+
+
+def test_a_table_of_minimum_norm_attacks_is_not_titled_with_their_placeholder_eps() -> None:
+    from cnnf_bench.report import table_title
+
+    l2 = {"median_l2": 1.2, "l2_budget": 1.5, "found_fraction": 0.9}
+    kw: dict[str, Any] = {"cnnf": False, "seed": 0, "eps": 1.0}
+    cw = {**make_record("1101", attack="cw-l2", target="first", params=dict(CW, eps=1.0), **kw), "extras": l2}
+    linf = make_record("1100", attack="pgd", target="first", cnnf=False, seed=0)
+    titles = sorted(table_title(t) for t in build_tables([cw, linf]))
+    assert titles == [
+        "fmnist, protocol paper, eps = 0.1",
+        "fmnist, protocol paper, minimum-norm L2 attacks (no L-inf budget)",
+    ]

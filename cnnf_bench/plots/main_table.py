@@ -17,7 +17,7 @@ import numpy as np
 
 from cnnf_bench.plots.data import Record
 from cnnf_bench.plots.figure import PlotResult, new_figure, save, series_style, slug, unique_stem
-from cnnf_bench.report import MIN, WORST_CASE, build_tables, format_eps, table_title, to_csv
+from cnnf_bench.report import MIN, WORST_CASE, build_tables, format_eps, minimum_norm_only, table_title, to_csv
 from cnnf_bench.report.render import caption
 
 
@@ -47,7 +47,9 @@ def main_table(records: Sequence[Record], out_dir: Path, taken: set[str] | None 
         ax.axvline(len(table.columns) - 0.5, color="grey", lw=0.8, ls="--")
         ax.set_xticks(range(len(columns)), columns, rotation=30, ha="right", fontsize=8)
         ax.set_ylabel("accuracy (%), mean ± std over seeds")
-        ax.set_xlabel(f"attack (L-inf, eps {format_eps(table.eps)} in [0, 1] units); Min // and Worst case xx")
+        eps = format_eps(table.eps)
+        threat = "L2, minimum-norm" if minimum_norm_only(table) else f"L-inf, eps {eps} in [0, 1] units"
+        ax.set_xlabel(f"attack ({threat}); Min // and Worst case xx")
         ax.set_ylim(0, 100)
         ax.grid(axis="y", alpha=0.3)
         ax.legend(fontsize="small", loc="upper right")

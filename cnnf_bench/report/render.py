@@ -134,8 +134,16 @@ def shown_cell(table: Table, row: str, column: str, distance: bool, majority: in
     return rendered_cell(table, row, column, majority, plus_minus)
 
 
+def minimum_norm_only(table: Table) -> bool:
+    """Whether the table holds only minimum-norm L2 attacks (C&W-L2, DeepFool, HopSkipJump): their eps of
+    1 is "no L-inf budget" (the whole [0, 1] range), not a threat model worth a title."""
+    return bool(table.distances) and table.eps >= 1.0
+
+
 def table_title(table: Table) -> str:
-    """The heading text of a table: dataset, protocol and eps."""
+    """The heading text of a table: dataset, protocol and eps (or the L2 attacks' lack of one)."""
+    if minimum_norm_only(table):
+        return f"{table.dataset}, protocol {table.protocol}, minimum-norm L2 attacks (no L-inf budget)"
     return f"{table.dataset}, protocol {table.protocol}, eps = {format_eps(table.eps)}"
 
 
