@@ -191,7 +191,7 @@ def test_truncated_fpd_checkpoint_gives_the_clean_error(fashion_dir: Path, tmp_p
 def _train_cmd(out: Path, data: Path) -> list[str]:
     return [
         sys.executable, "-m", "cnnf_bench", "train", "--model", "fpd-fmnist-small", "--epochs", "3",
-        "--mode", "adversarial", "--batch-size", "16", "--train-subset", "64", "--test-subset", "16",
+        "--mode", "adversarial", "--batch-size", "16", "--train-subset", "256", "--test-subset", "16",
         "--output-dir", str(out), "--data-dir", str(data), "--device", "cpu", "--resume",
         "--config", str(data.parent / "fpd.yaml"),
     ]  # fmt: skip
@@ -209,7 +209,9 @@ def test_fpd_resume_after_sigkill_reproduces_the_uninterrupted_weights(fashion_d
     deadline = time.time() + 300
     while not (metrics.exists() and metrics.read_text().count("\n") >= 1) and time.time() < deadline:
         time.sleep(0.05)
-    time.sleep(0.2)  # inside epoch 2
+    # inside epoch 2: 16 batches of 16 images, long enough on a quiet CPU (with 4 batches a quiet machine
+    # finished epoch 2 within the pause, and the test failed for that reason alone)
+    time.sleep(0.1)
     assert proc.poll() is None, "training finished before it could be interrupted"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
