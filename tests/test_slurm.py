@@ -119,6 +119,11 @@ def test_jobs_go_through_sbatch_requeue_resumes_and_the_report_equals_local(
     # what Slurm sends before a time limit or a preemption: submitit requeues the job, which resumes
     subprocess.run(["scancel", "--signal=USR2", slurm_id], check=True, timeout=60)
     _wait(lambda: _queue().get(slurm_id) == "PENDING", "the requeued training job")
+    # Slurm holds a requeued job back for a while; the test lifts that hold, but not within the second of
+    # the kill: slurmd revoked the job's credential then, compares times in whole seconds, and kills a job
+    # started again in that second as "non-startable" ("Job credential revoked"), which fails the job and
+    # cancels its dependants. That happened in CI when another job's end triggered a scheduling pass.
+    time.sleep(1.5)
     subprocess.run(["scontrol", "update", f"jobid={slurm_id}", "StartTime=now"], check=True, timeout=60)
     assert "queued" in runner.invoke(app, ["status", str(suite)]).output
 
