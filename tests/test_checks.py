@@ -19,6 +19,7 @@ from cnnf_bench.data import load_split
 from cnnf_bench.report import build_tables, to_markdown
 from cnnf_bench.zoo.base import FeedbackNet, Trajectory
 from tests.test_report import make_record
+from tests.tiny_suite import suite_header
 
 runner = CliRunner()
 
@@ -207,28 +208,19 @@ def test_report_flags_rows_from_stored_verdicts_and_its_own_columns() -> None:
 def test_a_suite_runs_the_checks_and_reports_their_flags(tmp_path: Path, fashion_dir: Path) -> None:
     suite = tmp_path / "tiny.yaml"
     suite.write_text(
-        f"""
-name: tiny
-output_dir: {tmp_path}/ck
-results: {tmp_path}/results.jsonl
-report: {tmp_path}/report
-seeds: [0]
-models: [cnn-fmnist-small, {{name: cnnf-fmnist-small, cycles: 1}}]
-config:
-  data: {{test_subset: 32}}
-  train: {{mode: standard, epochs: 1, batch_size: 64}}
-evaluation:
+        suite_header(tmp_path)
+        + """evaluation:
   protocol: strong
   n: 16
   readouts: [avg]
   targets: [first, e2e, e2e-avg, bpda]
   batch_size: 16
-  checks: {{n: 16, steps: 3, restarts: 2, batch_size: 16, black_box_n: 8, square_iter: 10, spsa_n: 4,
-           spsa_iter: 2, spsa_samples: 4, noise_draws: 2, batch1_n: 4}}
+  checks: {n: 16, steps: 3, restarts: 2, batch_size: 16, black_box_n: 8, square_iter: 10, spsa_n: 4,
+           spsa_iter: 2, spsa_samples: 4, noise_draws: 2, batch1_n: 4}
 attacks:
   - none
-  - {{attack: pgd, params: {{steps: 2, restarts: 2}}}}
-  - {{attack: fgsm}}
+  - {attack: pgd, params: {steps: 2, restarts: 2}}
+  - {attack: fgsm}
 """
     )
     result = runner.invoke(app, ["run", str(suite), "--data-dir", str(fashion_dir), "--device", "cpu"])

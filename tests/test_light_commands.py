@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.test_report import paper_records
+from tests.tiny_suite import suite_header
 
 PROBE = """
 import sys
@@ -177,19 +178,8 @@ def test_status_after_run_reads_the_outline_run_saved_without_torch(
     outlines = cache / "cnnf-bench" / "outlines"
     suite = tmp_path / "tiny.yaml"
     suite.write_text(
-        f"""
-name: tiny
-output_dir: {tmp_path}/ck
-results: {tmp_path}/results.jsonl
-report: {tmp_path}/report
-seeds: [0]
-models: [cnn-fmnist-small]
-config:
-  data: {{test_subset: 16}}
-  train: {{mode: standard, epochs: 1, batch_size: 64}}
-evaluation: {{n: 16, batch_size: 16}}
-attacks: [none]
-"""
+        suite_header(tmp_path, models="[cnn-fmnist-small]", test_subset=16)
+        + "evaluation: {n: 16, batch_size: 16}\nattacks: [none]\n"
     )
     common = ["run", str(suite), "--data-dir", str(fashion_dir), "--device", "cpu"]
     moved = CliRunner().invoke(app, [*common, "--results", str(tmp_path / "elsewhere.jsonl")])

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from cnnf_bench.cli import app
 from cnnf_bench.errors import UsageError
 from cnnf_bench.suite import load_suite
+from tests.tiny_suite import suite_header
 
 runner = CliRunner()
 
@@ -20,17 +21,8 @@ runner = CliRunner()
 def _suite(tmp_path: Path, body: str = "") -> Path:
     path = tmp_path / "tiny.yaml"
     path.write_text(
-        f"""
-name: tiny
-output_dir: {tmp_path}/ck
-results: {tmp_path}/results.jsonl
-report: {tmp_path}/report
-seeds: [0, 1]
-models: [cnn-fmnist-small, {{name: cnnf-fmnist-small, cycles: 1}}]
-config:
-  data: {{test_subset: 32}}
-  train: {{mode: standard, epochs: 1, batch_size: 64}}
-evaluation: {{n: 16, readouts: [last, avg], batch_size: 16}}
+        suite_header(tmp_path, seeds="[0, 1]")
+        + f"""evaluation: {{n: 16, readouts: [last, avg], batch_size: 16}}
 attacks:
   - none
   - {{attack: pgd, targets: [first, e2e], params: {{steps: 2}}}}

@@ -15,6 +15,7 @@ from cnnf_bench.cli import app
 from cnnf_bench.errors import UsageError
 from cnnf_bench.jobs import plan
 from cnnf_bench.suite import load_suite
+from tests.tiny_suite import suite_header
 
 runner = CliRunner()
 
@@ -53,18 +54,9 @@ def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def write(folder: Path, external: str, models: str = "[cnn-fmnist-small]", checks: str = "") -> Path:
     path = folder / "tiny.yaml"
     path.write_text(
-        f"""
-name: tiny
-output_dir: {folder}/ck
-results: {folder}/results.jsonl
-report: {folder}/report
-seeds: [0]
-models: {models}
-external:
+        suite_header(folder, models=models)
+        + f"""external:
 {external}
-config:
-  data: {{test_subset: 32}}
-  train: {{mode: standard, epochs: 1, batch_size: 64}}
 evaluation: {{n: 16, readouts: [last, avg], batch_size: 16{checks}}}
 attacks:
   - none

@@ -175,11 +175,6 @@ def art_session(device: torch.device | str, generator: torch.Generator | None) -
     :func:`seeded_fresh_random_states`) from the same draw; pins the current CUDA device to ``device``;
     enables autograd; silences ART's logger.
     """
-    # importing ART (and what it loads) makes one unseeded np.random.RandomState(); inside the seeded block
-    # that would shift the fresh states of the first attack of a process only, so it is imported first
-    import art.attacks.evasion
-    import art.estimators.classification  # noqa: F401
-
     quiet_art()
     device = torch.device(device)
     np_state = np.random.get_state()
@@ -189,6 +184,13 @@ def art_session(device: torch.device | str, generator: torch.Generator | None) -
     fork_devices = [device.index if device.index is not None else torch.cuda.current_device()] if cuda else []
     with pinned, torch.random.fork_rng(devices=fork_devices), torch.enable_grad(), contextlib.ExitStack() as stack:
         if generator is not None:
+            # importing ART (and what it loads) makes one unseeded np.random.RandomState(); inside the seeded
+            # block that would shift the fresh states of the first attack of a process only, so it is
+            # imported first. Without a generator (AutoAttack's use: device and state only) nothing is
+            # seeded and ART is not needed.
+            import art.attacks.evasion
+            import art.estimators.classification  # noqa: F401
+
             seed = seed_from(generator)
             np.random.seed(seed)
             random.seed(seed)
