@@ -51,3 +51,34 @@ def test_reconstruction_curves_per_kind_with_the_input_bar(tmp_path: Path) -> No
 def test_reconstruction_curves_skip_without_metrics(tmp_path: Path) -> None:
     result = reconstruction_curves(fig5_store(tmp_path / "nowhere"), tmp_path / "out", [Path()])
     assert not result.written and "skipped" in result.notes[0]
+
+
+def test_an_archived_folder_store_finds_the_metrics_it_carries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Records of a suite name their checkpoints relative to the suite's folder; an archive of the suite
+    (a folder of record shards plus each run's metrics.jsonl in that layout) plots its curves from anywhere."""
+    from typer.testing import CliRunner
+
+    from cnnf_bench.cli import app
+
+    archive = tmp_path / "archive"
+    records = fig5_store(Path("checkpoints") / "suite")
+    for r in records:
+        seed, cnn = r["train_seed"], r["model"].startswith("cnn-")
+        folder = archive / Path(r["checkpoint"]["path"]).parent
+        folder.mkdir(parents=True, exist_ok=True)
+        lines = [
+            {"epoch": e, "loss": 1.0, "test_acc": 0.5, **({} if cnn else {"restoration": _restoration(e, seed)})}
+            for e in (1, 2)
+        ]
+        (folder / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in lines))
+        shard = archive / f"part{seed}" / "records.jsonl"
+        shard.parent.mkdir(parents=True, exist_ok=True)
+        with shard.open("a") as f:
+            f.write(json.dumps(r) + "\n")
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "figures"
+    result = CliRunner().invoke(app, ["plot", "--results", str(archive), "--out", str(out), "--no-restoration"])
+    assert result.exit_code == 0, result.output
+    rows = read_csv(out / "reconstruction_curves-fmnist.csv")
+    assert {r["line"] for r in rows} == {"CNN-F-1", "CNN-F-2", "input"}
+    assert "no metrics.jsonl found" not in result.output

@@ -71,7 +71,11 @@ def plot(
     for warning in store.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
     out_dir = out if out is not None else Path("plots") / results.stem
-    bases = (Path(), results.resolve().parent.parent)
+    bases: tuple[Path, ...] = (Path(), results.resolve().parent.parent)
+    if results.is_dir():
+        # an archived suite (a folder of shards) may keep its runs' metrics.jsonl in the layout the records
+        # name (checkpoints/<suite>/<run>/), so its training and reconstruction curves need no checkpoints
+        bases += (results.resolve(),)
     taken: set[str] = set()
     with output(fmt.value, dpi):
         result = make_figures(records, out_dir, dataset_labels(data_dir), bases, taken)
