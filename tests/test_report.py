@@ -253,6 +253,7 @@ def test_worst_case_leaves_out_a_run_missing_a_column() -> None:
     # that transfer cell now rests on one run: no std, and a "(n=1)" mark against the table's 2 seeds
     check(table.cell("CNN-F (avg)", "Transfer"), 0.875, None, n_runs=1)
     assert "| 87.50 (n=1) |" in to_markdown([table])
+    assert 'a cell marked "(n=K)" rests on K training runs instead' in to_markdown([table])
 
 
 def test_one_seed_renders_without_plus_minus() -> None:
@@ -263,7 +264,7 @@ def test_one_seed_renders_without_plus_minus() -> None:
     markdown = to_markdown([table])
     assert "±" not in markdown
     assert "one training seed (no std)" in markdown
-    assert "(n=1)" not in markdown
+    assert "(n=1)" not in markdown and "(n=K)" not in markdown
     assert "± 0.00" not in to_latex([table]) and "$\\pm$" not in to_latex([table])
 
 

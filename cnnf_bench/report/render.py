@@ -96,6 +96,8 @@ def caption(table: Table) -> str:
     else:
         what = "Accuracy (%) under attack, one training seed (no std)"
     columns = [*table.columns, WORST_CASE]
+    if any(c.n_runs != runs for c in _defined(table, columns)):
+        what += '; a cell marked "(n=K)" rests on K training runs instead (mean ± sample std when K >= 2)'
     n_major = _majority(c.n_examples for c in _defined(table, columns))
     differing = []
     for column in columns:
