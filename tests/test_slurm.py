@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from cnnf_bench.cli import app
 from tests.test_executors import report_text, run_cli, stable
+from tests.test_suite_external import MYNET, user_model_folder, write
 from tests.tiny_suite import write_suite
 
 runner = CliRunner()
@@ -173,3 +174,23 @@ def test_a_cancelled_job_shows_in_status_and_a_rerun_completes_the_suite(
     assert f"resume at epoch {done} " in log or f"resume at epoch {done + 1} " in log, log
     _complete(tmp_path, metrics, reference)
     assert "tiny: 7 done" in runner.invoke(app, ["status", str(suite)]).output
+
+
+def test_an_external_model_runs_on_slurm_as_it_does_locally(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fashion_dir: Path
+) -> None:
+    """A user's own model (``external:``, a module and weights in the submission folder) is built on the
+    node from the job's working folder, and its records equal those of a local run."""
+    folder = user_model_folder(tmp_path, monkeypatch)
+    from cnnf_bench.results import ResultsStore
+    from cnnf_bench.shards import ShardedStore
+
+    suite = write(folder, MYNET, models="[]")
+    local = run_cli(suite, fashion_dir, "--threads", "1", "--results", str(folder / "local.jsonl"))
+    assert local.exit_code == 0, local.output
+    on_slurm = run_cli(suite, fashion_dir, *SLURM)
+    assert on_slurm.exit_code == 0, on_slurm.output
+    assert on_slurm.output.count("submitted as Slurm job") == 2, on_slurm.output
+    records = ShardedStore(folder / "results").records()
+    assert sorted((r["model"], r["attack"]) for r in records) == [("mynet", "none"), ("mynet", "pgd")]
+    assert stable(records) == stable(ResultsStore(folder / "local.jsonl").records())

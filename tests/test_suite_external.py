@@ -41,6 +41,11 @@ TINY_CHECKS = (
 @pytest.fixture()
 def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A folder holding the user's module and weights, as the current folder (specs import from it)."""
+    return user_model_folder(tmp_path, monkeypatch)
+
+
+def user_model_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``tmp_path`` with the user's module and weights in it, made the current folder."""
     (tmp_path / "suitemodels.py").write_text(SUITE_MODULE)
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
