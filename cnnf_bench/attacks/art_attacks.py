@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from cnnf_bench.attacks.art_adapter import art_classifier, art_generate, art_session
-from cnnf_bench.attacks.art_progress import square_progress
+from cnnf_bench.attacks.art_progress import apgd_progress, square_progress
 from cnnf_bench.attacks.base import ATTACKS, Attack, Forward, _positive_int
 from cnnf_bench.attacks.pgd import project_linf
 from cnnf_bench.errors import ConfigError
@@ -199,6 +199,10 @@ class _APGD(ARTAttack):
         super().validate()
         _positive_int(self.max_iter, f"{self.name}.max_iter")
         _positive_int(self.nb_random_init, f"{self.name}.nb_random_init")
+
+    def progress(self) -> contextlib.AbstractContextManager[None]:
+        """APGD's iterations, as they finish (see :mod:`~cnnf_bench.attacks.art_progress`)."""
+        return apgd_progress(self.max_iter, self.nb_random_init)
 
     def build(self, classifier: Any, batch_size: int) -> Any:
         from art.attacks.evasion import AutoProjectedGradientDescent

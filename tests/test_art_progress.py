@@ -1,4 +1,4 @@
-"""Square reports its iterations from inside ART's loops, and doing so leaves its results unchanged."""
+"""ART's Square and APGD report their iterations from inside ART's loops; doing so leaves their results unchanged."""
 
 from __future__ import annotations
 
@@ -85,3 +85,72 @@ def test_trange_is_restored_after_an_error() -> None:
     with pytest.raises(RuntimeError, match="mid-attack"):
         attack.run(failing, x, y, torch.Generator().manual_seed(0))
     assert square_attack.trange is original
+
+
+def _plain(name: str, params: dict[str, float], x: Tensor, y: Tensor, seed: int) -> Tensor:
+    """The attack through ART's own loops (no substitution), seeded as ``run`` seeds it."""
+    attack = make_attack(name, params)
+    with art_session("cpu", torch.Generator().manual_seed(seed)):
+        classifier = art_classifier(linear, tuple(x.shape[1:]), 10, "cpu")
+        x_adv = art_generate(attack.build(classifier, int(x.shape[0])), x, y)  # type: ignore[attr-defined]
+    return project_linf(x_adv, x, attack.eps)
+
+
+@pytest.mark.parametrize("name", ["apgd-ce", "apgd-dlr"])
+def test_apgd_with_progress_matches_plain_art(name: str) -> None:
+    params = {"eps": 0.05, "max_iter": 12, "nb_random_init": 2}
+    x, y = _batch()
+    heard: list[tuple[int, int]] = []
+    with listen(lambda done, total: heard.append((done, total))):
+        ours = make_attack(name, params).run(linear, x, y, torch.Generator().manual_seed(5))
+    assert heard and heard[-1] == (24, 24)
+    plain = _plain(name, params, x, y, seed=5)
+    assert torch.equal(ours, plain)
+    assert not torch.equal(ours, x)
+
+
+def test_apgd_reports_every_iteration_of_every_restart() -> None:
+    x, y = _batch()
+    attack = make_attack("apgd-ce", {"eps": 1e-4, "max_iter": 5, "nb_random_init": 2})  # fools no image
+    heard: list[tuple[int, int]] = []
+    with listen(lambda done, total: heard.append((done, total))):
+        x_adv = attack.run(linear, x, y, torch.Generator().manual_seed(0))
+    assert torch.equal(linear(x_adv).argmax(1), y)
+    assert heard == [(i, 10) for i in range(1, 11)]
+
+
+def test_apgd_trange_is_restored_after_an_error() -> None:
+    from art.attacks.evasion import auto_projected_gradient_descent as apgd
+
+    original = apgd.trange
+    calls = [0]
+
+    def failing(v: Tensor) -> Tensor:
+        calls[0] += 1
+        if calls[0] > 4:
+            raise RuntimeError("view broke mid-attack")
+        return linear(v)
+
+    x, y = _batch()
+    with pytest.raises(RuntimeError, match="mid-attack"):
+        make_attack("apgd-ce", {"eps": 0.05, "max_iter": 20}).run(failing, x, y, torch.Generator().manual_seed(0))
+    assert apgd.trange is original
+
+
+def test_loop_progress_spreads_a_restart_over_its_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With two batches per restart, each batch's iterations fill half the restart's share."""
+    import sys
+    import types
+
+    from cnnf_bench.attacks.art_progress import loop_progress
+
+    fake = types.ModuleType("fake_art_attack")
+    fake.trange = lambda *a, **k: range(*a)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "fake_art_attack", fake)
+    heard: list[tuple[int, int]] = []
+    with listen(lambda done, total: heard.append((done, total))), loop_progress("fake_art_attack", "R", "B", 4, 2):
+        for _ in fake.trange(2, desc="R"):
+            for _ in fake.trange(2, desc="B"):
+                for _ in fake.trange(4, desc="I"):
+                    pass
+    assert heard == [(i, 8) for i in range(1, 9)]
