@@ -367,6 +367,7 @@ def _run_job(
                 **base,
                 "key": record_key(ident),
                 "target": target,
+                "deployed_view": model.deployed_view(readout),  # lets a report put "deployed" views together
                 "readout": readout,
                 "n": int(correct.shape[0]),
                 "n_correct": int(correct.sum()),

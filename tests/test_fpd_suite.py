@@ -45,7 +45,10 @@ def test_three_families_in_one_table_with_the_fpd_protocol(tmp_path: Path, fashi
     report = (tmp_path / "report.md").read_text()
     rows = [line.split("|")[1].strip() for line in report.splitlines() if line.startswith("| ")]
     assert {"CNN", "CNN-F (last)", "CNN-F (avg)", "FPD"} <= set(rows)
-    assert "PGD (pre-tanh)" in report and "BIM (e2e)" in report and "C&W-L2 (e2e)" in report
+    assert "PGD (pre-tanh)" in report and "BIM (deployed)" in report and "C&W-L2 (deployed)" in report
+    # `targets: [deployed]` on three families: one column, the note says which view each row's is
+    each = "e2e for CNN, CNN-F (last), FPD; e2e-avg for CNN-F (avg)"
+    assert f"BIM (deployed): each row attacked through the function it deploys ({each})." in report
     assert "accuracy at L2 <= 1.5; median L2" in report
     records = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
     fpd = [r for r in records if r["model"] == "fpd-fmnist-small"]

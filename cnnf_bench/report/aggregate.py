@@ -23,6 +23,7 @@ import numpy as np
 
 from cnnf_bench.bits import unpack_bits
 from cnnf_bench.checks.flags import RowFlags, comparability_flags, row_flags
+from cnnf_bench.report.deployed import merge_deployed
 from cnnf_bench.report.distance import distance_cells
 from cnnf_bench.report.layout import (
     ColumnKey,
@@ -306,6 +307,9 @@ def _build_table(
     dataset: str, protocol: str, eps: float, records: Sequence[Record], checks: Sequence[Record] = ()
 ) -> Table:
     notes = _Notes()
+    records, merged = merge_deployed(records)
+    for note in merged:
+        notes.add(note)
     layout = column_layout(records)
     for note in layout.notes:
         notes.add(note)

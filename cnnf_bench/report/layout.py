@@ -227,9 +227,13 @@ def _loss(record: Record) -> str:
     return loss if isinstance(loss, str) else "ce"
 
 
+#: a record field the report sets (never stored) to name a record's column by another view than its target
+COLUMN_VIEW = "_column_view"
+
+
 def base_label(record: Record) -> str:
     """Attack (with a non-default loss) and view: "PGD (e2e)", "PGD-margin (e2e-avg)", "Transfer"."""
-    attack, target = str(record["attack"]), str(record.get("target", "-"))
+    attack, target = str(record["attack"]), str(record.get(COLUMN_VIEW, record.get("target", "-")))
     name = display_name(attack)
     loss = _loss(record)
     if loss != "ce":
@@ -305,7 +309,7 @@ def column_layout(records: Sequence[Record]) -> Columns:
     attack_bases: set[str] = set()
     for record in records:
         key = column_key(record)
-        attack, target = str(record["attack"]), str(record.get("target", "-"))
+        attack, target = str(record["attack"]), str(record.get(COLUMN_VIEW, record.get("target", "-")))
         groups[key.base][(key.variant, key.images)] = {**_variant(record), **_images_of(record)}
         order[key.base] = (_base_order(attack, target), _loss(record) != "ce")  # CE beside its margin twin
         if attack not in NON_ATTACKS:
