@@ -23,9 +23,9 @@ def _batch(n: int = 6) -> tuple[Tensor, Tensor]:
     return x, linear(x).argmax(1)  # labels the model gets right, so every image is worth attacking
 
 
-def _plain_art(params: dict[str, float], x: Tensor, y: Tensor, seed: int) -> Tensor:
-    """The same Square through ART's own loops (no substitution), seeded as ``run`` seeds it."""
-    attack = make_attack("square", params)
+def _plain(name: str, params: dict[str, float], x: Tensor, y: Tensor, seed: int) -> Tensor:
+    """The attack through ART's own loops (no substitution), seeded as ``run`` seeds it."""
+    attack = make_attack(name, params)
     with art_session("cpu", torch.Generator().manual_seed(seed)):
         classifier = art_classifier(linear, tuple(x.shape[1:]), 10, "cpu")
         x_adv = art_generate(attack.build(classifier, int(x.shape[0])), x, y)  # type: ignore[attr-defined]
@@ -39,7 +39,7 @@ def test_square_with_progress_matches_plain_art(eps: float) -> None:
     heard: list[tuple[int, int]] = []
     with listen(lambda done, total: heard.append((done, total))):
         ours = make_attack("square", params).run(linear, x, y, torch.Generator().manual_seed(7))
-    plain = _plain_art(params, x, y, seed=7)
+    plain = _plain("square", params, x, y, seed=7)
     assert heard  # the substitution was in place for this run
     assert torch.equal(ours, plain)
     assert not torch.equal(ours, x)  # the attack did change something, so the comparison means something
@@ -68,10 +68,18 @@ def test_square_counts_skipped_iterations_as_done_when_every_image_is_fooled() -
     assert len(done) < 150  # ART left its loops early, and the bar still reaches the end
 
 
-def test_trange_is_restored_after_an_error() -> None:
-    from art.attacks.evasion import square_attack
+@pytest.mark.parametrize(
+    ("name", "module"),
+    [
+        ("square", "art.attacks.evasion.square_attack"),
+        ("apgd-ce", "art.attacks.evasion.auto_projected_gradient_descent"),
+    ],
+)
+def test_trange_is_restored_after_an_error(name: str, module: str) -> None:
+    import importlib
 
-    original = square_attack.trange
+    art_module = importlib.import_module(module)
+    original = art_module.trange
     calls = [0]
 
     def failing(v: Tensor) -> Tensor:
@@ -81,19 +89,10 @@ def test_trange_is_restored_after_an_error() -> None:
         return linear(v)
 
     x, y = _batch()
-    attack = make_attack("square", {"eps": 0.05, "max_iter": 20})
+    attack = make_attack(name, {"eps": 0.05, "max_iter": 20})
     with pytest.raises(RuntimeError, match="mid-attack"):
         attack.run(failing, x, y, torch.Generator().manual_seed(0))
-    assert square_attack.trange is original
-
-
-def _plain(name: str, params: dict[str, float], x: Tensor, y: Tensor, seed: int) -> Tensor:
-    """The attack through ART's own loops (no substitution), seeded as ``run`` seeds it."""
-    attack = make_attack(name, params)
-    with art_session("cpu", torch.Generator().manual_seed(seed)):
-        classifier = art_classifier(linear, tuple(x.shape[1:]), 10, "cpu")
-        x_adv = art_generate(attack.build(classifier, int(x.shape[0])), x, y)  # type: ignore[attr-defined]
-    return project_linf(x_adv, x, attack.eps)
+    assert art_module.trange is original
 
 
 @pytest.mark.parametrize("name", ["apgd-ce", "apgd-dlr"])
@@ -117,24 +116,6 @@ def test_apgd_reports_every_iteration_of_every_restart() -> None:
         x_adv = attack.run(linear, x, y, torch.Generator().manual_seed(0))
     assert torch.equal(linear(x_adv).argmax(1), y)
     assert heard == [(i, 10) for i in range(1, 11)]
-
-
-def test_apgd_trange_is_restored_after_an_error() -> None:
-    from art.attacks.evasion import auto_projected_gradient_descent as apgd
-
-    original = apgd.trange
-    calls = [0]
-
-    def failing(v: Tensor) -> Tensor:
-        calls[0] += 1
-        if calls[0] > 4:
-            raise RuntimeError("view broke mid-attack")
-        return linear(v)
-
-    x, y = _batch()
-    with pytest.raises(RuntimeError, match="mid-attack"):
-        make_attack("apgd-ce", {"eps": 0.05, "max_iter": 20}).run(failing, x, y, torch.Generator().manual_seed(0))
-    assert apgd.trange is original
 
 
 def test_loop_progress_spreads_a_restart_over_its_batches(monkeypatch: pytest.MonkeyPatch) -> None:
