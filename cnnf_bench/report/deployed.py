@@ -31,8 +31,8 @@ def merge_deployed(records: Sequence[Record]) -> tuple[list[Record], list[str]]:
         column = column_key({**record, COLUMN_VIEW: DEPLOYED})
         groups[(column.base, column.variant, column.images)].append(i)
     out = list(records)
-    notes = []
-    labels = row_labels({row_key(r) for r in records})
+    notes: list[str] = []
+    labels: dict[RowKey, str] = {}
     for (base, _, _), members in groups.items():
         group = [records[i] for i in members]
         if any(r.get("deployed_view") != r.get("target") for r in group):
@@ -44,6 +44,7 @@ def merge_deployed(records: Sequence[Record]) -> tuple[list[Record], list[str]]:
             continue
         for i in members:
             out[i] = {**records[i], COLUMN_VIEW: DEPLOYED}
+        labels = labels or row_labels({row_key(r) for r in records})  # the table's row names, once
         rows_of: dict[str, list[str]] = defaultdict(list)
         for row, (view,) in views.items():
             rows_of[view].append(labels[row])

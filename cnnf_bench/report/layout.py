@@ -231,9 +231,14 @@ def _loss(record: Record) -> str:
 COLUMN_VIEW = "_column_view"
 
 
+def column_view(record: Record) -> str:
+    """The view a record's column is named by: its target, unless the report renamed it (COLUMN_VIEW)."""
+    return str(record.get(COLUMN_VIEW, record.get("target", "-")))
+
+
 def base_label(record: Record) -> str:
     """Attack (with a non-default loss) and view: "PGD (e2e)", "PGD-margin (e2e-avg)", "Transfer"."""
-    attack, target = str(record["attack"]), str(record.get(COLUMN_VIEW, record.get("target", "-")))
+    attack, target = str(record["attack"]), column_view(record)
     name = display_name(attack)
     loss = _loss(record)
     if loss != "ce":
@@ -309,7 +314,7 @@ def column_layout(records: Sequence[Record]) -> Columns:
     attack_bases: set[str] = set()
     for record in records:
         key = column_key(record)
-        attack, target = str(record["attack"]), str(record.get(COLUMN_VIEW, record.get("target", "-")))
+        attack, target = str(record["attack"]), column_view(record)
         groups[key.base][(key.variant, key.images)] = {**_variant(record), **_images_of(record)}
         order[key.base] = (_base_order(attack, target), _loss(record) != "ce")  # CE beside its margin twin
         if attack not in NON_ATTACKS:
